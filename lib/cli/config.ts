@@ -1,0 +1,184 @@
+// Turns flags and their environment twins into a validated config. Every bad value fails here, before any API call,
+// with a ConfigError naming the flag or variable and the fix. Precedence: flag, then environment, then default.
+
+import { accessSync, constants } from 'node:fs';
+import { ConfigError } from '../errors.ts';
+import { parseDuration } from './duration.ts';
+import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
+
+export interface RunConfig {
+  namespace: string[];
+  allNamespaces: boolean;
+  namespaceRegex?: string;
+  selector?: string;
+  optIn: boolean;
+  mode: 'registry' | 'docker';
+  dryRun: boolean;
+  maxRestarts: number;
+  parallelWorkloads: number;
+  podTimeout: number;
+  evictionTimeout: number;
+  events: boolean;
+  registryConcurrency: number;
+  registryTimeout: number;
+  insecureRegistry: string[];
+  registryCa?: string;
+  dockerConfig?: string;
+  dockerHost: string;
+  dockerTlsVerify: boolean;
+  dockerCertPath?: string;
+  platform?: string;
+  kubeconfig?: string;
+  context?: string;
+  output: 'text' | 'json';
+  logLevel: string;
+  logFormat: 'auto' | 'json' | 'pretty';
+}
+
+export interface StatusConfig {
+  namespace: string[];
+  kubeconfig?: string;
+  context?: string;
+  cronjob: string;
+  next: number;
+  schedule?: string;
+  timeZone?: string;
+  output: 'text' | 'json';
+  logLevel: string;
+  logFormat: 'auto' | 'json' | 'pretty';
+}
+
+type Value = string | number | boolean | string[];
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** How a user names an option in an error: the flag, or the environment variable it came from. */
+function origin(spec: OptionSpec, fromEnv: boolean): string {
+  return fromEnv ? `environment variable ${envName(spec.flag)}` : `--${spec.flag}`;
+}
+
+/** Parses one raw value of an option; throws ConfigError naming where it came from. */
+export function parseOptionValue(spec: OptionSpec, raw: string | boolean | string[], fromEnv = false): Value {
+  const where = origin(spec, fromEnv);
+  const fail = (why: string) => new ConfigError(`${where}: ${why}`);
+  switch (spec.type) {
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      const v = String(raw).trim().toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      throw fail(`"${raw}" is not a boolean: use true or false`);
+    }
+    case 'string[]': {
+      const parts = (Array.isArray(raw) ? raw : [String(raw)]).flatMap((s) => s.split(','));
+      return parts.map((s) => s.trim()).filter((s) => s.length > 0);
+    }
+    case 'integer': {
+      const s = String(raw).trim();
+      if (!/^-?\d+$/.test(s)) throw fail(`"${raw}" is not a whole number`);
+      const n = Number(s);
+      if (spec.min !== undefined && n < spec.min) throw fail(`${n} is below the minimum ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) throw fail(`${n} is above the maximum ${spec.max}`);
+      return n;
+    }
+    case 'duration': {
+      let ms: number;
+      try {
+        ms = parseDuration(String(raw));
+      } catch (e) {
+        throw fail((e as Error).message);
+      }
+      if (spec.min !== undefined && ms < spec.min) throw fail(`${raw} is shorter than the minimum ${spec.min} ms`);
+      return ms;
+    }
+    case 'enum': {
+      const v = String(raw).trim();
+      if (!spec.choices?.includes(v)) throw fail(`"${raw}" is not one of ${spec.choices?.join(', ')}`);
+      return v;
+    }
+    case 'string': {
+      const v = String(raw).trim();
+      if (v === '') throw fail('must not be empty');
+      return v;
+    }
+  }
+}
+
+/**
+ * Merges command-line values (already collected by commander, raw strings) with environment twins and defaults.
+ * `cli` holds only options the user actually gave on the command line.
+ */
+export function mergeOptions(
+  command: Command,
+  cli: Readonly<Record<string, string | boolean | string[] | undefined>>,
+  env: NodeJS.ProcessEnv,
+): Record<string, Value | undefined> {
+  const out: Record<string, Value | undefined> = {};
+  for (const spec of OPTIONS) {
+    if (!spec.commands.includes(command)) continue;
+    const given = cli[spec.key];
+    const fromEnv = env[envName(spec.flag)];
+    if (given !== undefined) out[spec.key] = parseOptionValue(spec, given, false);
+    else if (fromEnv !== undefined && fromEnv !== '') out[spec.key] = parseOptionValue(spec, fromEnv, true);
+    else out[spec.key] = spec.default === undefined ? undefined : (structuredClone(spec.default) as Value);
+  }
+  return out;
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
+
+function readable(file: string, flag: string): void {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    throw new ConfigError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+  }
+}
+
+/** Validates a run config (cross-option rules and files); throws ConfigError. */
+export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
+  const c = v as unknown as RunConfig;
+  const scopes = [c.namespace.length > 0 && '--namespace', c.allNamespaces && '--all-namespaces', c.namespaceRegex && '--namespace-regex'].filter(
+    Boolean,
+  );
+  if (scopes.length > 1) {
+    throw new ConfigError(`${scopes.join(' and ')} cannot be combined: choose one way to select namespaces`);
+  }
+  if (c.namespaceRegex !== undefined) {
+    try {
+      new RegExp(`^(?:${c.namespaceRegex})$`);
+    } catch (e) {
+      throw new ConfigError(`--namespace-regex: "${c.namespaceRegex}" is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  for (const ns of c.namespace) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
+      throw new ConfigError(`--namespace: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`);
+    }
+  }
+  for (const host of c.insecureRegistry) {
+    if (!HOST_PORT.test(host)) {
+      throw new ConfigError(`--insecure-registry: "${host}" is not a registry host: give host or host:port, no scheme or path`);
+    }
+  }
+  if (c.registryCa) readable(c.registryCa, 'registry-ca');
+  if (c.dockerConfig) readable(c.dockerConfig, 'docker-config');
+  if (c.mode === 'docker') {
+    if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+|npipe:\/\/.+)$/.test(c.dockerHost)) {
+      throw new ConfigError(`--docker-host: "${c.dockerHost}" must be unix:///path/to/docker.sock or tcp://host:port`);
+    }
+    if (c.dockerTlsVerify && !c.dockerCertPath) {
+      throw new ConfigError('--docker-tls-verify needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)');
+    }
+  }
+  if (c.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(c.platform)) {
+    throw new ConfigError(`--platform: "${c.platform}" is not os/arch[/variant], e.g. linux/arm64`);
+  }
+  return c;
+}
+
+/** Validates a status config; throws ConfigError. */
+export function toStatusConfig(v: Record<string, Value | undefined>): StatusConfig {
+  return v as unknown as StatusConfig;
+}

@@ -1,0 +1,303 @@
+// The pure planner: from observed pods, their workloads and what each tag points to now, decide for every pod and
+// container whether it is current, stale or skipped, and why. No I/O: the same input always gives the same plan.
+
+import { ANNOTATIONS, MIRROR_POD_ANNOTATION } from '../annotations.ts';
+import { parseImageID } from '../image/image-id.ts';
+import { type ImageReference, parseImageReference } from '../image/reference.ts';
+import type { ContainerPlan, Plan, PodPlan, Reason, Verdict, WorkloadRef } from './types.ts';
+
+/** The parts of a V1Pod the planner reads (client-node's V1Pod satisfies it). */
+export interface ObservedPod {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    deletionTimestamp?: Date | string;
+    annotations?: { [key: string]: string };
+    ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean; apiVersion?: string }>;
+  };
+  spec?: {
+    nodeName?: string;
+    containers: ObservedContainer[];
+    initContainers?: ObservedContainer[];
+  };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    containerStatuses?: ObservedContainerStatus[];
+    initContainerStatuses?: ObservedContainerStatus[];
+  };
+}
+
+export interface ObservedContainer {
+  name: string;
+  image?: string;
+  imagePullPolicy?: string;
+}
+
+export interface ObservedContainerStatus {
+  name: string;
+  imageID?: string;
+}
+
+/** What a tag points to now, as learned from the registry (or Docker). */
+export type TagState =
+  | { ok: true; digest: string; /** child manifest digests when the tag is a multi-arch index (may be empty when not fetched) */ children: string[] }
+  | { ok: false; reason: Extract<Reason, 'registry-unreachable' | 'unauthorized' | 'not-found' | 'rate-limited'>; message: string };
+
+export interface PlanContext {
+  /** Only pods (or their workloads) annotated enabled=true are considered. */
+  optIn: boolean;
+  /** The updater's own pod, skipped always. */
+  self?: { namespace: string; name: string };
+  /** Resolved workloads by pod uid; pods missing here fall back to their controller ownerReference. */
+  workloads?: ReadonlyMap<string, WorkloadRef>;
+  /** Annotations of workload objects (controller and top-level) by object uid. */
+  workloadAnnotations?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  now: Date;
+}
+
+/** Controller kinds whose pods come back when evicted. */
+const RECREATING_KINDS = new Set(['ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController']);
+
+/** A container that needs the registry's answer before it can be judged. */
+export interface Candidate {
+  podUid: string;
+  container: string;
+  init: boolean;
+  ref: ImageReference;
+  runningDigest: string;
+}
+
+const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set(['registry-unreachable', 'unauthorized', 'not-found', 'rate-limited']);
+
+function podId(pod: ObservedPod): string {
+  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+function controllerOf(pod: ObservedPod): { kind: string; name: string; uid: string } | undefined {
+  return pod.metadata?.ownerReferences?.find((r) => r.controller === true);
+}
+
+function workloadOf(pod: ObservedPod, ctx: PlanContext): WorkloadRef | undefined {
+  const known = ctx.workloads?.get(pod.metadata?.uid ?? '');
+  if (known) return known;
+  const c = controllerOf(pod);
+  return c && { kind: c.kind, name: c.name, namespace: pod.metadata?.namespace ?? '', uid: c.uid };
+}
+
+/** The enabled annotation in force: the pod's, else the controller's, else the top-level workload's. "false" anywhere wins. */
+function enabledState(pod: ObservedPod, wl: WorkloadRef | undefined, ctx: PlanContext): 'true' | 'false' | undefined {
+  const values = [
+    pod.metadata?.annotations?.[ANNOTATIONS.enabled],
+    wl && ctx.workloadAnnotations?.get(wl.uid)?.[ANNOTATIONS.enabled],
+    wl?.top?.uid !== undefined ? ctx.workloadAnnotations?.get(wl.top.uid)?.[ANNOTATIONS.enabled] : undefined,
+  ].map((v) => v?.trim().toLowerCase());
+  if (values.includes('false')) return 'false';
+  if (values.includes('true')) return 'true';
+  return undefined;
+}
+
+function isReady(pod: ObservedPod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** Pod-level reasons to keep a pod whatever its images say; undefined when the pod may be judged by its containers. */
+function podSkip(pod: ObservedPod, wl: WorkloadRef | undefined, ctx: PlanContext): { reason: Reason; message: string } | undefined {
+  const m = pod.metadata;
+  if (m?.deletionTimestamp) return { reason: 'terminating', message: 'pod is terminating' };
+  if (m?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) {
+    return { reason: 'mirror-pod', message: 'static (mirror) pod: managed by the node, cannot be evicted meaningfully' };
+  }
+  if (ctx.self && m?.namespace === ctx.self.namespace && m?.name === ctx.self.name) {
+    return { reason: 'self', message: "the updater's own pod" };
+  }
+  const enabled = enabledState(pod, wl, ctx);
+  if (enabled === 'false') return { reason: 'opted-out', message: `opted out by annotation ${ANNOTATIONS.enabled}=false` };
+  if (ctx.optIn && enabled !== 'true') {
+    return {
+      reason: 'not-opted-in',
+      message: `opt-in mode: annotate the pod or its workload with ${ANNOTATIONS.enabled}=true to include it`,
+    };
+  }
+  const c = controllerOf(pod);
+  if (!c) return { reason: 'bare-pod', message: 'bare pod (no controller): an evicted bare pod would be gone forever' };
+  if (c.kind === 'Job') {
+    return { reason: 'job-pod', message: `owned by Job ${c.name}: eviction would count against its backoffLimit` };
+  }
+  if (!RECREATING_KINDS.has(c.kind)) {
+    return { reason: 'unsupported-owner', message: `controlled by ${c.kind} ${c.name}, which is not known to recreate evicted pods` };
+  }
+  const phase = pod.status?.phase ?? 'Unknown';
+  if (phase !== 'Running') return { reason: 'pending', message: `pod phase is ${phase}, not Running` };
+  if (!isReady(pod)) return { reason: 'not-ready', message: 'pod is not Ready: its replacement could not be judged healthy' };
+  return undefined;
+}
+
+/** Kubernetes' default pull policy: Always for :latest or no tag, IfNotPresent otherwise. */
+function effectivePullPolicy(c: ObservedContainer, ref: ImageReference): string {
+  if (c.imagePullPolicy) return c.imagePullPolicy;
+  return ref.tag === undefined || ref.tag === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+type Assessed =
+  | { final: ContainerPlan }
+  | { candidate: Candidate; plan: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'> };
+
+function skipped(base: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'>, reason: Reason, message: string): Assessed {
+  return { final: { ...base, verdict: 'skipped', reason, message } };
+}
+
+/** Container-level checks that need no registry: either a final verdict or a candidate for resolution. */
+function assessContainer(pod: ObservedPod, c: ObservedContainer, init: boolean): Assessed {
+  const base = { name: c.name, init, image: c.image ?? '' };
+  let ref: ImageReference;
+  try {
+    ref = parseImageReference(c.image ?? '');
+  } catch (e) {
+    return skipped(base, 'invalid-image', `image "${c.image ?? ''}" is not a valid reference: ${(e as Error).message}`);
+  }
+  if (ref.digest) return skipped(base, 'digest-pinned', 'image is pinned by digest: it can never be stale');
+  const statuses = init ? pod.status?.initContainerStatuses : pod.status?.containerStatuses;
+  const status = statuses?.find((s) => s.name === c.name);
+  if (!status?.imageID) return skipped(base, 'no-image-id', 'container has no imageID yet (not started)');
+  const id = parseImageID(status.imageID);
+  if (id.kind !== 'repo-digest') {
+    return skipped(
+      base,
+      'no-repo-digest',
+      `imageID "${status.imageID}" carries no manifest digest (locally built, loaded, or Docker without a repo digest): cannot compare`,
+    );
+  }
+  const withDigest = { ...base, runningDigest: id.digest };
+  const policy = effectivePullPolicy(c, ref);
+  if (policy !== 'Always') {
+    return skipped(
+      withDigest,
+      'pull-policy-cache',
+      `imagePullPolicy ${policy}: the node would reuse its cached image, so a restart changes nothing; set imagePullPolicy: Always`,
+    );
+  }
+  return {
+    candidate: { podUid: pod.metadata?.uid ?? podId(pod), container: c.name, init, ref, runningDigest: id.digest },
+    plan: withDigest,
+  };
+}
+
+function containersOf(pod: ObservedPod): Array<[ObservedContainer, boolean]> {
+  return [
+    ...(pod.spec?.initContainers ?? []).map((c): [ObservedContainer, boolean] => [c, true]),
+    ...(pod.spec?.containers ?? []).map((c): [ObservedContainer, boolean] => [c, false]),
+  ];
+}
+
+/**
+ * The containers that need a registry answer: those of pods not skipped at pod level, whose image is a tag,
+ * whose imageID carries a digest and whose pull policy would fetch new bytes. Pure.
+ */
+export function candidates(pods: readonly ObservedPod[], ctx: PlanContext): Candidate[] {
+  const out: Candidate[] = [];
+  for (const pod of pods) {
+    if (podSkip(pod, workloadOf(pod, ctx), ctx)) continue;
+    for (const [c, init] of containersOf(pod)) {
+      const a = assessContainer(pod, c, init);
+      if ('candidate' in a) out.push(a.candidate);
+    }
+  }
+  return out;
+}
+
+/** Key under which a candidate's TagState is looked up. */
+export function candidateKey(podUid: string, container: string, init: boolean): string {
+  return `${podUid}/${init ? 'init:' : ''}${container}`;
+}
+
+function judge(
+  plan: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'>,
+  runningDigest: string,
+  state: TagState | undefined,
+): ContainerPlan {
+  if (!state) {
+    // Unknown means keep: a container we could not ask about is never stale.
+    return { ...plan, verdict: 'skipped', reason: 'registry-unreachable', message: 'tag was not resolved' };
+  }
+  if (!state.ok) return { ...plan, verdict: 'skipped', reason: state.reason, message: state.message };
+  const accepted = [state.digest, ...state.children];
+  const withTag = { ...plan, currentDigest: state.digest, acceptedDigests: accepted };
+  if (runningDigest === state.digest) {
+    return { ...withTag, verdict: 'current', reason: 'up-to-date', message: 'running the digest the tag points to' };
+  }
+  if (state.children.includes(runningDigest)) {
+    return {
+      ...withTag,
+      verdict: 'current',
+      reason: 'index-child',
+      message: "running a platform manifest of the tag's multi-arch index",
+    };
+  }
+  return { ...withTag, verdict: 'stale', reason: 'digest-changed', message: 'the tag now points to another digest' };
+}
+
+function podVerdict(containers: ContainerPlan[]): { verdict: Verdict; reason: Reason; message: string } {
+  const failed = containers.find((c) => REGISTRY_FAILURES.has(c.reason));
+  const stale = containers.filter((c) => c.verdict === 'stale');
+  if (stale.length > 0 && failed) {
+    // A replacement would have to pull every Always image again: with one tag unknown, keep the pod.
+    return {
+      verdict: 'skipped',
+      reason: failed.reason,
+      message: `stale, but kept: container ${failed.name}: ${failed.message}`,
+    };
+  }
+  if (stale.length > 0) {
+    return {
+      verdict: 'stale',
+      reason: 'digest-changed',
+      message: `stale: ${stale.map((c) => c.name).join(', ')} ${stale.length === 1 ? 'runs' : 'run'} an old digest`,
+    };
+  }
+  if (failed) return { verdict: 'skipped', reason: failed.reason, message: `container ${failed.name}: ${failed.message}` };
+  if (containers.some((c) => c.verdict === 'current')) {
+    return { verdict: 'current', reason: 'up-to-date', message: 'every checked container runs the current digest' };
+  }
+  const first = containers[0];
+  if (first && containers.every((c) => c.reason === first.reason)) {
+    return { verdict: 'skipped', reason: first.reason, message: first.message };
+  }
+  return { verdict: 'skipped', reason: 'no-stale-container', message: 'no container could be checked' };
+}
+
+/**
+ * Builds the plan. `tags` maps candidateKey(...) to what the container's tag points to now; a candidate with no entry
+ * is kept (unknown means keep). Pods are sorted by namespace and name. Pure.
+ */
+export function buildPlan(pods: readonly ObservedPod[], ctx: PlanContext, tags: ReadonlyMap<string, TagState>): Plan {
+  const out: PodPlan[] = [];
+  for (const pod of pods) {
+    const m = pod.metadata ?? {};
+    const wl = workloadOf(pod, ctx);
+    const base = {
+      namespace: m.namespace ?? '',
+      name: m.name ?? '',
+      uid: m.uid ?? '',
+      ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+      ...(wl ? { workload: wl } : {}),
+    };
+    const skip = podSkip(pod, wl, ctx);
+    if (skip) {
+      out.push({ ...base, verdict: 'skipped', ...skip, containers: [] });
+      continue;
+    }
+    const containers = containersOf(pod).map(([c, init]) => {
+      const a = assessContainer(pod, c, init);
+      if ('final' in a) return a.final;
+      const key = candidateKey(a.candidate.podUid, c.name, init);
+      return judge(a.plan, a.candidate.runningDigest, tags.get(key));
+    });
+    out.push({ ...base, ...podVerdict(containers), containers });
+  }
+  out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  const summary = { pods: out.length, current: 0, stale: 0, skipped: 0 };
+  for (const p of out) summary[p.verdict]++;
+  return { generatedAt: ctx.now.toISOString(), pods: out, summary };
+}
