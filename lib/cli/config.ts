@@ -89,7 +89,8 @@ export function parseOptionValue(spec: OptionSpec, raw: string | boolean | strin
       } catch (e) {
         throw fail((e as Error).message);
       }
-      if (spec.min !== undefined && ms < spec.min) throw fail(`${raw} is shorter than the minimum ${spec.min} ms`);
+      if (spec.min !== undefined && ms < spec.min)
+        throw fail(`${raw} is shorter than the minimum ${spec.min} ms`);
       return ms;
     }
     case 'enum': {
@@ -132,16 +133,20 @@ function readable(file: string, flag: string): void {
   try {
     accessSync(file, constants.R_OK);
   } catch (e) {
-    throw new ConfigError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+    throw new ConfigError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+      cause: e,
+    });
   }
 }
 
 /** Validates a run config (cross-option rules and files); throws ConfigError. */
 export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
   const c = v as unknown as RunConfig;
-  const scopes = [c.namespace.length > 0 && '--namespace', c.allNamespaces && '--all-namespaces', c.namespaceRegex && '--namespace-regex'].filter(
-    Boolean,
-  );
+  const scopes = [
+    c.namespace.length > 0 && '--namespace',
+    c.allNamespaces && '--all-namespaces',
+    c.namespaceRegex && '--namespace-regex',
+  ].filter(Boolean);
   if (scopes.length > 1) {
     throw new ConfigError(`${scopes.join(' and ')} cannot be combined: choose one way to select namespaces`);
   }
@@ -149,27 +154,37 @@ export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
     try {
       new RegExp(`^(?:${c.namespaceRegex})$`);
     } catch (e) {
-      throw new ConfigError(`--namespace-regex: "${c.namespaceRegex}" is not a valid regular expression: ${(e as Error).message}`);
+      throw new ConfigError(
+        `--namespace-regex: "${c.namespaceRegex}" is not a valid regular expression: ${(e as Error).message}`,
+      );
     }
   }
   for (const ns of c.namespace) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
-      throw new ConfigError(`--namespace: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`);
+      throw new ConfigError(
+        `--namespace: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`,
+      );
     }
   }
   for (const host of c.insecureRegistry) {
     if (!HOST_PORT.test(host)) {
-      throw new ConfigError(`--insecure-registry: "${host}" is not a registry host: give host or host:port, no scheme or path`);
+      throw new ConfigError(
+        `--insecure-registry: "${host}" is not a registry host: give host or host:port, no scheme or path`,
+      );
     }
   }
   if (c.registryCa) readable(c.registryCa, 'registry-ca');
   if (c.dockerConfig) readable(c.dockerConfig, 'docker-config');
   if (c.mode === 'docker') {
     if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+|npipe:\/\/.+)$/.test(c.dockerHost)) {
-      throw new ConfigError(`--docker-host: "${c.dockerHost}" must be unix:///path/to/docker.sock or tcp://host:port`);
+      throw new ConfigError(
+        `--docker-host: "${c.dockerHost}" must be unix:///path/to/docker.sock or tcp://host:port`,
+      );
     }
     if (c.dockerTlsVerify && !c.dockerCertPath) {
-      throw new ConfigError('--docker-tls-verify needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)');
+      throw new ConfigError(
+        '--docker-tls-verify needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)',
+      );
     }
   }
   if (c.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(c.platform)) {

@@ -62,7 +62,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'namespace-regex',
     type: 'string',
     arg: '<regex>',
-    description: 'Check namespaces whose whole name matches this regular expression (needs namespace list RBAC).',
+    description:
+      'Check namespaces whose whole name matches this regular expression (needs namespace list RBAC).',
     commands: RUN,
     chart: true,
   },
@@ -137,7 +138,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: '<duration>',
     default: 300_000,
     min: 1000,
-    description: "How long to wait for an evicted pod's replacement to be Ready on the new digest (e.g. 5m, 90s).",
+    description:
+      "How long to wait for an evicted pod's replacement to be Ready on the new digest (e.g. 5m, 90s).",
     commands: RUN,
     chart: true,
   },
@@ -191,7 +193,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string[]',
     arg: '<host[:port]>',
     default: [],
-    description: 'Registry host spoken to over plain HTTP; repeat or comma-separate. Everything else uses verified TLS.',
+    description:
+      'Registry host spoken to over plain HTTP; repeat or comma-separate. Everything else uses verified TLS.',
     commands: RUN,
     chart: true,
   },
@@ -210,7 +213,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: '<file>',
     description:
-      'A docker config.json with registry credentials used in addition to the pods\' pull secrets (e.g. a mounted Secret).',
+      "A docker config.json with registry credentials used in addition to the pods' pull secrets (e.g. a mounted Secret).",
     commands: RUN,
     chart: true,
   },
@@ -230,7 +233,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'docker-tls-verify',
     type: 'boolean',
     default: false,
-    description: 'Use TLS with a tcp:// --docker-host, verifying the engine against the CA in --docker-cert-path.',
+    description:
+      'Use TLS with a tcp:// --docker-host, verifying the engine against the CA in --docker-cert-path.',
     commands: RUN,
     chart: true,
   },

@@ -14,7 +14,13 @@ export interface ObservedPod {
     uid?: string;
     deletionTimestamp?: Date | string;
     annotations?: { [key: string]: string };
-    ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean; apiVersion?: string }>;
+    ownerReferences?: Array<{
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      apiVersion?: string;
+    }>;
   };
   spec?: {
     nodeName?: string;
@@ -42,8 +48,19 @@ export interface ObservedContainerStatus {
 
 /** What a tag points to now, as learned from the registry (or Docker). */
 export type TagState =
-  | { ok: true; digest: string; /** child manifest digests when the tag is a multi-arch index (may be empty when not fetched) */ children: string[] }
-  | { ok: false; reason: Extract<Reason, 'registry-unreachable' | 'unauthorized' | 'not-found' | 'rate-limited'>; message: string };
+  | {
+      ok: true;
+      digest: string;
+      /** Child manifest digests when the tag is a multi-arch index (may be empty when not fetched). */
+      children: string[];
+      /** Docker mode: image IDs (config digests) the tag maps to now, compared with `docker://sha256:…` imageIDs. */
+      configIds?: string[];
+    }
+  | {
+      ok: false;
+      reason: Extract<Reason, 'registry-unreachable' | 'unauthorized' | 'not-found' | 'rate-limited'>;
+      message: string;
+    };
 
 export interface PlanContext {
   /** Only pods (or their workloads) annotated enabled=true are considered. */
@@ -54,6 +71,11 @@ export interface PlanContext {
   workloads?: ReadonlyMap<string, WorkloadRef>;
   /** Annotations of workload objects (controller and top-level) by object uid. */
   workloadAnnotations?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /**
+   * Docker mode only: a `docker://sha256:…` imageID (Docker's image ID, a config digest) may be compared with the
+   * engine's image Id after a pull. In registry mode such IDs are never compared (unknown means keep).
+   */
+  compareConfigIds?: boolean;
   now: Date;
 }
 
@@ -66,10 +88,16 @@ export interface Candidate {
   container: string;
   init: boolean;
   ref: ImageReference;
-  runningDigest: string;
+  /** What the container runs: a manifest digest, or (docker mode) an image config ID. */
+  running: { digest: string; configId?: undefined } | { digest?: undefined; configId: string };
 }
 
-const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set(['registry-unreachable', 'unauthorized', 'not-found', 'rate-limited']);
+const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set([
+  'registry-unreachable',
+  'unauthorized',
+  'not-found',
+  'rate-limited',
+]);
 
 function podId(pod: ObservedPod): string {
   return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
@@ -87,7 +115,11 @@ function workloadOf(pod: ObservedPod, ctx: PlanContext): WorkloadRef | undefined
 }
 
 /** The enabled annotation in force: the pod's, else the controller's, else the top-level workload's. "false" anywhere wins. */
-function enabledState(pod: ObservedPod, wl: WorkloadRef | undefined, ctx: PlanContext): 'true' | 'false' | undefined {
+function enabledState(
+  pod: ObservedPod,
+  wl: WorkloadRef | undefined,
+  ctx: PlanContext,
+): 'true' | 'false' | undefined {
   const values = [
     pod.metadata?.annotations?.[ANNOTATIONS.enabled],
     wl && ctx.workloadAnnotations?.get(wl.uid)?.[ANNOTATIONS.enabled],
@@ -103,17 +135,25 @@ function isReady(pod: ObservedPod): boolean {
 }
 
 /** Pod-level reasons to keep a pod whatever its images say; undefined when the pod may be judged by its containers. */
-function podSkip(pod: ObservedPod, wl: WorkloadRef | undefined, ctx: PlanContext): { reason: Reason; message: string } | undefined {
+function podSkip(
+  pod: ObservedPod,
+  wl: WorkloadRef | undefined,
+  ctx: PlanContext,
+): { reason: Reason; message: string } | undefined {
   const m = pod.metadata;
   if (m?.deletionTimestamp) return { reason: 'terminating', message: 'pod is terminating' };
   if (m?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) {
-    return { reason: 'mirror-pod', message: 'static (mirror) pod: managed by the node, cannot be evicted meaningfully' };
+    return {
+      reason: 'mirror-pod',
+      message: 'static (mirror) pod: managed by the node, cannot be evicted meaningfully',
+    };
   }
   if (ctx.self && m?.namespace === ctx.self.namespace && m?.name === ctx.self.name) {
     return { reason: 'self', message: "the updater's own pod" };
   }
   const enabled = enabledState(pod, wl, ctx);
-  if (enabled === 'false') return { reason: 'opted-out', message: `opted out by annotation ${ANNOTATIONS.enabled}=false` };
+  if (enabled === 'false')
+    return { reason: 'opted-out', message: `opted out by annotation ${ANNOTATIONS.enabled}=false` };
   if (ctx.optIn && enabled !== 'true') {
     return {
       reason: 'not-opted-in',
@@ -121,16 +161,27 @@ function podSkip(pod: ObservedPod, wl: WorkloadRef | undefined, ctx: PlanContext
     };
   }
   const c = controllerOf(pod);
-  if (!c) return { reason: 'bare-pod', message: 'bare pod (no controller): an evicted bare pod would be gone forever' };
+  if (!c)
+    return {
+      reason: 'bare-pod',
+      message: 'bare pod (no controller): an evicted bare pod would be gone forever',
+    };
   if (c.kind === 'Job') {
-    return { reason: 'job-pod', message: `owned by Job ${c.name}: eviction would count against its backoffLimit` };
+    return {
+      reason: 'job-pod',
+      message: `owned by Job ${c.name}: eviction would count against its backoffLimit`,
+    };
   }
   if (!RECREATING_KINDS.has(c.kind)) {
-    return { reason: 'unsupported-owner', message: `controlled by ${c.kind} ${c.name}, which is not known to recreate evicted pods` };
+    return {
+      reason: 'unsupported-owner',
+      message: `controlled by ${c.kind} ${c.name}, which is not known to recreate evicted pods`,
+    };
   }
   const phase = pod.status?.phase ?? 'Unknown';
   if (phase !== 'Running') return { reason: 'pending', message: `pod phase is ${phase}, not Running` };
-  if (!isReady(pod)) return { reason: 'not-ready', message: 'pod is not Ready: its replacement could not be judged healthy' };
+  if (!isReady(pod))
+    return { reason: 'not-ready', message: 'pod is not Ready: its replacement could not be judged healthy' };
   return undefined;
 }
 
@@ -144,32 +195,43 @@ type Assessed =
   | { final: ContainerPlan }
   | { candidate: Candidate; plan: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'> };
 
-function skipped(base: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'>, reason: Reason, message: string): Assessed {
+function skipped(
+  base: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'>,
+  reason: Reason,
+  message: string,
+): Assessed {
   return { final: { ...base, verdict: 'skipped', reason, message } };
 }
 
 /** Container-level checks that need no registry: either a final verdict or a candidate for resolution. */
-function assessContainer(pod: ObservedPod, c: ObservedContainer, init: boolean): Assessed {
+function assessContainer(pod: ObservedPod, c: ObservedContainer, init: boolean, ctx: PlanContext): Assessed {
   const base = { name: c.name, init, image: c.image ?? '' };
   let ref: ImageReference;
   try {
     ref = parseImageReference(c.image ?? '');
   } catch (e) {
-    return skipped(base, 'invalid-image', `image "${c.image ?? ''}" is not a valid reference: ${(e as Error).message}`);
+    return skipped(
+      base,
+      'invalid-image',
+      `image "${c.image ?? ''}" is not a valid reference: ${(e as Error).message}`,
+    );
   }
   if (ref.digest) return skipped(base, 'digest-pinned', 'image is pinned by digest: it can never be stale');
   const statuses = init ? pod.status?.initContainerStatuses : pod.status?.containerStatuses;
   const status = statuses?.find((s) => s.name === c.name);
   if (!status?.imageID) return skipped(base, 'no-image-id', 'container has no imageID yet (not started)');
   const id = parseImageID(status.imageID);
-  if (id.kind !== 'repo-digest') {
+  // Only Docker's own `docker://` form is an image ID the engine can confirm; a bare sha256 stays unknown.
+  const dockerId = ctx.compareConfigIds && id.kind === 'config-id' && status.imageID.startsWith('docker://');
+  if (id.kind !== 'repo-digest' && !dockerId) {
     return skipped(
       base,
       'no-repo-digest',
       `imageID "${status.imageID}" carries no manifest digest (locally built, loaded, or Docker without a repo digest): cannot compare`,
     );
   }
-  const withDigest = { ...base, runningDigest: id.digest };
+  const running = id.kind === 'repo-digest' ? { digest: id.digest } : { configId: (id as { id: string }).id };
+  const withDigest = running.digest ? { ...base, runningDigest: running.digest } : { ...base };
   const policy = effectivePullPolicy(c, ref);
   if (policy !== 'Always') {
     return skipped(
@@ -179,7 +241,13 @@ function assessContainer(pod: ObservedPod, c: ObservedContainer, init: boolean):
     );
   }
   return {
-    candidate: { podUid: pod.metadata?.uid ?? podId(pod), container: c.name, init, ref, runningDigest: id.digest },
+    candidate: {
+      podUid: pod.metadata?.uid ?? podId(pod),
+      container: c.name,
+      init,
+      ref,
+      running,
+    },
     plan: withDigest,
   };
 }
@@ -200,7 +268,7 @@ export function candidates(pods: readonly ObservedPod[], ctx: PlanContext): Cand
   for (const pod of pods) {
     if (podSkip(pod, workloadOf(pod, ctx), ctx)) continue;
     for (const [c, init] of containersOf(pod)) {
-      const a = assessContainer(pod, c, init);
+      const a = assessContainer(pod, c, init, ctx);
       if ('candidate' in a) out.push(a.candidate);
     }
   }
@@ -214,7 +282,7 @@ export function candidateKey(podUid: string, container: string, init: boolean): 
 
 function judge(
   plan: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'>,
-  runningDigest: string,
+  running: Candidate['running'],
   state: TagState | undefined,
 ): ContainerPlan {
   if (!state) {
@@ -224,8 +292,38 @@ function judge(
   if (!state.ok) return { ...plan, verdict: 'skipped', reason: state.reason, message: state.message };
   const accepted = [state.digest, ...state.children];
   const withTag = { ...plan, currentDigest: state.digest, acceptedDigests: accepted };
+  if (running.configId !== undefined) {
+    if (!state.configIds) {
+      return {
+        ...plan,
+        verdict: 'skipped',
+        reason: 'no-repo-digest',
+        message: 'image ID could not be compared',
+      };
+    }
+    const withIds = { ...withTag, acceptedDigests: [...accepted, ...state.configIds] };
+    return state.configIds.includes(running.configId)
+      ? {
+          ...withIds,
+          verdict: 'current',
+          reason: 'up-to-date',
+          message: "running the image ID the engine's fresh pull has",
+        }
+      : {
+          ...withIds,
+          verdict: 'stale',
+          reason: 'digest-changed',
+          message: 'the fresh pull has another image ID',
+        };
+  }
+  const runningDigest = running.digest;
   if (runningDigest === state.digest) {
-    return { ...withTag, verdict: 'current', reason: 'up-to-date', message: 'running the digest the tag points to' };
+    return {
+      ...withTag,
+      verdict: 'current',
+      reason: 'up-to-date',
+      message: 'running the digest the tag points to',
+    };
   }
   if (state.children.includes(runningDigest)) {
     return {
@@ -235,7 +333,12 @@ function judge(
       message: "running a platform manifest of the tag's multi-arch index",
     };
   }
-  return { ...withTag, verdict: 'stale', reason: 'digest-changed', message: 'the tag now points to another digest' };
+  return {
+    ...withTag,
+    verdict: 'stale',
+    reason: 'digest-changed',
+    message: 'the tag now points to another digest',
+  };
 }
 
 function podVerdict(containers: ContainerPlan[]): { verdict: Verdict; reason: Reason; message: string } {
@@ -256,9 +359,18 @@ function podVerdict(containers: ContainerPlan[]): { verdict: Verdict; reason: Re
       message: `stale: ${stale.map((c) => c.name).join(', ')} ${stale.length === 1 ? 'runs' : 'run'} an old digest`,
     };
   }
-  if (failed) return { verdict: 'skipped', reason: failed.reason, message: `container ${failed.name}: ${failed.message}` };
+  if (failed)
+    return {
+      verdict: 'skipped',
+      reason: failed.reason,
+      message: `container ${failed.name}: ${failed.message}`,
+    };
   if (containers.some((c) => c.verdict === 'current')) {
-    return { verdict: 'current', reason: 'up-to-date', message: 'every checked container runs the current digest' };
+    return {
+      verdict: 'current',
+      reason: 'up-to-date',
+      message: 'every checked container runs the current digest',
+    };
   }
   const first = containers[0];
   if (first && containers.every((c) => c.reason === first.reason)) {
@@ -271,7 +383,11 @@ function podVerdict(containers: ContainerPlan[]): { verdict: Verdict; reason: Re
  * Builds the plan. `tags` maps candidateKey(...) to what the container's tag points to now; a candidate with no entry
  * is kept (unknown means keep). Pods are sorted by namespace and name. Pure.
  */
-export function buildPlan(pods: readonly ObservedPod[], ctx: PlanContext, tags: ReadonlyMap<string, TagState>): Plan {
+export function buildPlan(
+  pods: readonly ObservedPod[],
+  ctx: PlanContext,
+  tags: ReadonlyMap<string, TagState>,
+): Plan {
   const out: PodPlan[] = [];
   for (const pod of pods) {
     const m = pod.metadata ?? {};
@@ -289,10 +405,10 @@ export function buildPlan(pods: readonly ObservedPod[], ctx: PlanContext, tags: 
       continue;
     }
     const containers = containersOf(pod).map(([c, init]) => {
-      const a = assessContainer(pod, c, init);
+      const a = assessContainer(pod, c, init, ctx);
       if ('final' in a) return a.final;
       const key = candidateKey(a.candidate.podUid, c.name, init);
-      return judge(a.plan, a.candidate.runningDigest, tags.get(key));
+      return judge(a.plan, a.candidate.running, tags.get(key));
     });
     out.push({ ...base, ...podVerdict(containers), containers });
   }

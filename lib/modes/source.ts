@@ -1,0 +1,24 @@
+// The seam between the modes: a digest source learns what each candidate container's tag points to now.
+// Registry mode asks registries (HEAD); docker mode re-pulls through a Docker Engine. Planning and applying are shared.
+
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import type { Candidate, TagState } from '../plan/planner.ts';
+
+export interface DigestSource {
+  /**
+   * Resolves the candidates' tags. Returns a TagState per candidateKey(podUid, container, init); a candidate left
+   * out is kept by the planner (unknown means keep). Never throws for registry or engine faults: they become
+   * `{ ok: false }` states; throws only for programming or configuration errors.
+   */
+  resolve(candidates: readonly Candidate[], pods: ReadonlyMap<string, V1Pod>): Promise<Map<string, TagState>>;
+  /** Counters for the summary and the benchmark (requests, pulls, tokens …). */
+  stats(): Record<string, number>;
+  /** Whether any fault of the kind that makes the run partial (exit 1) happened: unreachable, 5xx, 429, engine down. */
+  hadHardFault(): boolean;
+  close(): Promise<void>;
+}
+
+export interface SourceDeps {
+  logger: Logger;
+}
