@@ -1,0 +1,97 @@
+// Paginated pod listing over the selected namespaces: all of them, a fixed list, or those matching a regex.
+
+import type { V1ListMeta, V1Namespace, V1Pod } from '@kubernetes/client-node';
+import { hasStatus, type PodLister, toKubeApiError } from './api.ts';
+import { mapLimit } from './concurrency.ts';
+
+export interface ListPodsOptions {
+  /** Namespaces to list, or 'all' (one cluster-wide listing). */
+  namespaces: string[] | 'all';
+  /** Keep only namespaces whose name matches (listed from the API; intersected with `namespaces` when that is a list). */
+  namespaceRegex?: RegExp;
+  labelSelector?: string;
+  /** Items per page (`limit`). */
+  pageSize?: number;
+  /** Namespaces listed at the same time. */
+  concurrency?: number;
+}
+
+interface Page<T> {
+  items: T[];
+  metadata?: V1ListMeta;
+}
+
+/**
+ * Lists every pod in the selected namespaces, following `continue` tokens; a 410 Expired token restarts that listing
+ * once from the start. Any other failure throws KubeApiError naming the namespace.
+ */
+export async function listPods(api: PodLister, opts: ListPodsOptions): Promise<V1Pod[]> {
+  const limit = opts.pageSize ?? 500;
+  const labelSelector = opts.labelSelector || undefined;
+  if (opts.namespaces === 'all' && !opts.namespaceRegex) {
+    return listAllPages(
+      (cont) => api.listPodForAllNamespaces({ labelSelector, limit, _continue: cont }),
+      'list pods in all namespaces',
+    );
+  }
+  const namespaces = opts.namespaceRegex
+    ? await matchingNamespaces(api, opts.namespaceRegex, opts.namespaces, limit)
+    : [...new Set(opts.namespaces === 'all' ? [] : opts.namespaces)];
+  const perNamespace = await mapLimit(namespaces, opts.concurrency ?? 4, (namespace) =>
+    listAllPages(
+      (cont) => api.listNamespacedPod({ namespace, labelSelector, limit, _continue: cont }),
+      `list pods in namespace ${namespace}`,
+    ),
+  );
+  return perNamespace.flat();
+}
+
+async function matchingNamespaces(
+  api: PodLister,
+  regex: RegExp,
+  within: string[] | 'all',
+  limit: number,
+): Promise<string[]> {
+  const all: V1Namespace[] = await listAllPages(
+    (cont) => api.listNamespace({ limit, _continue: cont }),
+    'list namespaces',
+  );
+  const allowed = within === 'all' ? undefined : new Set(within);
+  return all
+    .map((ns) => ns.metadata?.name ?? '')
+    .filter((name) => name !== '' && regexTest(regex, name) && (!allowed || allowed.has(name)))
+    .sort();
+}
+
+// A /g or /y regex keeps lastIndex between calls and would skip every other match.
+function regexTest(regex: RegExp, s: string): boolean {
+  regex.lastIndex = 0;
+  return regex.test(s);
+}
+
+/** Fetches every page of a list call; restarts once when a continue token has expired (410). */
+export async function listAllPages<T>(
+  fetchPage: (cont: string | undefined) => Promise<Page<T>>,
+  what: string,
+): Promise<T[]> {
+  let restarted = false;
+  for (;;) {
+    const items: T[] = [];
+    let cont: string | undefined;
+    try {
+      do {
+        const page = await fetchPage(cont);
+        items.push(...(page.items ?? []));
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return items;
+    } catch (err) {
+      // The server compacted the snapshot the token pointed into: a fresh listing is consistent again.
+      if (cont && !restarted && hasStatus(err, 410)) {
+        restarted = true;
+        continue;
+      }
+      throw toKubeApiError(err, what);
+    }
+  }
+}
