@@ -60,7 +60,7 @@ export interface PushOptions {
   /** Derives the layer content: same seed → same digests; another seed → new bytes ("the tag moved"). Default 'seed'. */
   seed?: string;
   /** 'os/arch[/variant]'; default ['linux/amd64'] for single formats, ['linux/amd64', 'linux/arm64'] for index/list. */
-  platforms?: string[];
+  platforms?: readonly string[];
 }
 
 export interface Fault {
