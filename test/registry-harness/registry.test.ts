@@ -1,9 +1,11 @@
 // The registry harness starts the real docker-registry in each auth/TLS variant and the variant behaves like the
 // registries the updater meets in production.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { createClient, parseChallenge } from '../harness/registry/client.ts';
 import { fetchBuffer, header } from '../harness/registry/http.ts';
@@ -201,6 +203,34 @@ if (requireBin(t, 'docker-registry')) {
     const client = createClient({ url: reg.url, caPem: reg.caPem!, credentials: reg.credentials! });
     t.equal((await client.request('/v2/', { scope: 'repository:x/y:pull' })).status, 200);
     t.equal(reg.tokenServer!.issued(), 1);
+  });
+
+  t.test('when the process that started a registry is killed then the registry exits too', async (t) => {
+    if (!requireBin(t, 'setpriv')) return;
+    const script = `import { startRegistry } from ${JSON.stringify(new URL('../harness/registry/index.ts', import.meta.url).href)};
+      const reg = await startRegistry(); console.log(reg.host); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.teardown(() => child.kill('SIGKILL'));
+    const host = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+      child.once('exit', () => reject(new Error('child exited before starting a registry')));
+    });
+    t.equal((await fetchBuffer(`http://${host}/v2/`)).status, 200);
+    const dir = registryDir(host);
+    child.kill('SIGKILL');
+    // SIGKILL skips every exit hook: only the parent-death signal can stop the registry; wait for it, bounded.
+    let refused = false;
+    for (let i = 0; i < 100 && !refused; i++) {
+      refused = await fetchBuffer(`http://${host}/v2/`, { timeoutMs: 1000 }).then(
+        () => false,
+        () => true,
+      );
+      if (!refused) await sleep(50);
+    }
+    t.ok(refused, 'the registry port is closed');
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   t.test('when the registry is stopped then its temporary storage is gone', async (t) => {

@@ -125,7 +125,12 @@ async function launch(
     (config.http as Record<string, unknown>).addr = `127.0.0.1:${port}`;
     // JSON is YAML, and it saves a YAML writer.
     writeFileSync(join(dir, 'config.yml'), JSON.stringify(config, null, 2));
-    const child = spawn(bin, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [bin, 'serve', join(dir, 'config.yml')];
+    // setpriv execs the registry with a parent-death signal, so a test process killed by a timeout (no 'exit'
+    // event) still takes its registry down with it.
+    const setpriv = findBin('setpriv');
+    const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'KILL', ...argv] : argv;
+    const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     child.once('exit', () => live.delete(child));
     let output = '';
