@@ -16,6 +16,8 @@ export interface DigestSource {
   stats(): Record<string, number>;
   /** Whether any fault of the kind that makes the run partial (exit 1) happened: unreachable, 5xx, 429, engine down. */
   hadHardFault(): boolean;
+  /** One line per hard fault (registry or engine), for the report's warnings. */
+  faults(): string[];
   close(): Promise<void>;
 }
 

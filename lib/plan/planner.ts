@@ -69,8 +69,8 @@ export interface PlanContext {
   self?: { namespace: string; name: string };
   /** Resolved workloads by pod uid; pods missing here fall back to their controller ownerReference. */
   workloads?: ReadonlyMap<string, WorkloadRef>;
-  /** Annotations of workload objects (controller and top-level) by object uid. */
-  workloadAnnotations?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** Annotations of workload objects (controller and top-level) by object uid; null: the object could not be read. */
+  workloadAnnotations?: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
   /**
    * Docker mode only: a `docker://sha256:…` imageID (Docker's image ID, a config digest) may be compared with the
    * engine's image Id after a pull. In registry mode such IDs are never compared (unknown means keep).
@@ -150,6 +150,15 @@ function podSkip(
   }
   if (ctx.self && m?.namespace === ctx.self.namespace && m?.name === ctx.self.name) {
     return { reason: 'self', message: "the updater's own pod" };
+  }
+  const unreadable = [wl?.uid, wl?.top?.uid].find(
+    (uid) => uid !== undefined && ctx.workloadAnnotations?.get(uid) === null,
+  );
+  if (unreadable !== undefined) {
+    return {
+      reason: 'owner-unreadable',
+      message: 'its workload could not be read, so its opt-out annotation is unknown',
+    };
   }
   const enabled = enabledState(pod, wl, ctx);
   if (enabled === 'false')

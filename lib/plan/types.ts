@@ -30,6 +30,7 @@ export type Reason =
   | 'opted-out' // annotation says false
   | 'not-opted-in' // opt-in mode and no annotation on the pod or its workload
   | 'unsupported-owner' // controlled by a kind that does not recreate pods we know of
+  | 'owner-unreadable' // the controller or its Deployment could not be read: its opt-out is unknown
   | 'no-stale-container'; // every container is current (pod verdict current) or skipped
 
 /** The controller that recreates an evicted pod, and the top-level workload for messages and events. */

@@ -348,6 +348,14 @@ const cases: Case[] = [
     reason: 'opted-out',
   },
   {
+    name: 'when the workload could not be read then its pods are kept (opt-out unknown)',
+    pod: pod(),
+    ctx: { ...ctx, workloadAnnotations: new Map([['uid-web-abc', null]]) },
+    tag: moved,
+    verdict: 'skipped',
+    reason: 'owner-unreadable',
+  },
+  {
     name: 'when the registry was unreachable then the pod is kept',
     pod: pod(),
     tag: { ok: false, reason: 'registry-unreachable', message: 'connection refused' },

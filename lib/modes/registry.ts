@@ -1,0 +1,147 @@
+// Registry mode's digest source: asks each tag's registry (HEAD, one request per unique reference) with the
+// credentials of the pod's pull secrets, plus an optional mounted docker config, matched the way kubelet does.
+
+import { readFileSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { RunConfig } from '../cli/config.ts';
+import { ConfigError } from '../errors.ts';
+import { mapLimit } from '../kube/concurrency.ts';
+import type { PodPullSecrets } from '../kube/pull-secrets.ts';
+import type { Logger } from '../log.ts';
+import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { type Credential, Keyring, keyringFromSecrets, parseDockerConfig } from '../registry/credentials.ts';
+import { isIndexMediaType } from '../registry/media-types.ts';
+import type { ResolutionFailure } from '../registry/resolution.ts';
+import { DigestResolver } from '../registry/resolver.ts';
+import type { DigestSource } from './source.ts';
+
+export type RegistrySourceConfig = Pick<
+  RunConfig,
+  'insecureRegistry' | 'registryCa' | 'registryTimeout' | 'registryConcurrency' | 'dockerConfig'
+>;
+
+export interface RegistrySourceDeps {
+  logger: Logger;
+  /** The pull secrets a pod may use (pod's and its ServiceAccount's). */
+  pullSecrets: { forPod(pod: V1Pod): Promise<PodPullSecrets> };
+  userAgent: string;
+}
+
+/** Maps a registry failure onto the planner's reasons. */
+export function failureState(f: ResolutionFailure): TagState {
+  const reason =
+    f.kind === 'unauthorized'
+      ? 'unauthorized'
+      : f.kind === 'not-found'
+        ? 'not-found'
+        : f.kind === 'rate-limited'
+          ? 'rate-limited'
+          : 'registry-unreachable';
+  return { ok: false, reason, message: f.message };
+}
+
+/** Reads the optional mounted docker config; a missing or unusable file is a configuration error (exit 2). */
+function readDockerConfig(path: string | undefined): Credential[] {
+  if (!path) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    // Never echo the content: the parse error could quote a credential.
+    throw new ConfigError(
+      `--docker-config: ${path} is not a readable JSON docker config (${(e as NodeJS.ErrnoException).code ?? 'invalid JSON'})`,
+    );
+  }
+  const warnings: string[] = [];
+  const entries = parseDockerConfig(json, `--docker-config ${path}`, warnings);
+  if (entries.length === 0) {
+    throw new ConfigError(
+      `--docker-config: ${path} holds no usable credentials${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
+    );
+  }
+  return entries;
+}
+
+/** Creates the registry digest source for one run; throws ConfigError for an unreadable CA or docker config. */
+export function createRegistrySource(config: RegistrySourceConfig, deps: RegistrySourceDeps): DigestSource {
+  let ca: Buffer | undefined;
+  if (config.registryCa) {
+    try {
+      ca = readFileSync(config.registryCa);
+    } catch (e) {
+      throw new ConfigError(
+        `--registry-ca: cannot read ${config.registryCa}: ${(e as NodeJS.ErrnoException).code}`,
+        { cause: e },
+      );
+    }
+  }
+  const extra = readDockerConfig(config.dockerConfig);
+  const log = deps.logger.child({ component: 'registry' });
+  const client = new RegistryClient({
+    insecureRegistries: config.insecureRegistry,
+    ...(ca ? { ca } : {}),
+    timeoutMs: config.registryTimeout,
+    userAgent: deps.userAgent,
+    concurrencyPerRegistry: config.registryConcurrency,
+    logger: log,
+  });
+  const resolver = new DigestResolver(client, {
+    concurrencyPerRegistry: config.registryConcurrency,
+    logger: log,
+  });
+  const warned = new Set<string>();
+
+  const extraKeyring = new Keyring(extra);
+  type Lookup = (ref: Candidate['ref']) => Credential[];
+
+  async function credentialsFor(pod: V1Pod): Promise<Lookup> {
+    const { secrets, warnings } = await deps.pullSecrets.forPod(pod);
+    const built = keyringFromSecrets(secrets);
+    for (const w of [...warnings, ...built.warnings]) {
+      if (!warned.has(w)) {
+        warned.add(w);
+        log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, w);
+      }
+    }
+    // The pod's own secrets first, like kubelet; the mounted config is a fallback.
+    return (ref) => [...built.keyring.lookup(ref), ...extraKeyring.lookup(ref)];
+  }
+
+  async function stateFor(c: Candidate, lookup: Lookup): Promise<TagState> {
+    const creds = lookup(c.ref);
+    const r = await resolver.resolve(c.ref, creds);
+    if (!r.ok) return failureState(r);
+    // Children are fetched only when they matter: the container does not run the index digest itself.
+    if (isIndexMediaType(r.mediaType) && c.running.digest !== r.digest) {
+      const kids = await resolver.indexChildren(c.ref, r.digest, creds);
+      if (!kids.ok) return failureState(kids);
+      return { ok: true, digest: r.digest, children: kids.children };
+    }
+    return { ok: true, digest: r.digest, children: [] };
+  }
+
+  return {
+    async resolve(candidates, pods) {
+      const byPod = new Map<string, Candidate[]>();
+      for (const c of candidates) byPod.set(c.podUid, [...(byPod.get(c.podUid) ?? []), c]);
+      const out = new Map<string, TagState>();
+      await mapLimit([...byPod], 64, async ([uid, list]) => {
+        const pod = pods.get(uid);
+        const lookup: Lookup = pod ? await credentialsFor(pod) : (ref) => extraKeyring.lookup(ref);
+        await Promise.all(
+          list.map(async (c) => {
+            out.set(candidateKey(c.podUid, c.container, c.init), await stateFor(c, lookup));
+          }),
+        );
+      });
+      for (const f of resolver.faults())
+        log.warn({ registry: f.registry, kind: f.kind, status: f.status }, f.message);
+      return out;
+    },
+    stats: () => ({ ...client.stats, faultedRegistries: resolver.faults().length }),
+    hadHardFault: () => resolver.faults().length > 0,
+    faults: () => resolver.faults().map((f) => `registry ${f.registry}: ${f.message}`),
+    close: async () => client.close(),
+  };
+}

@@ -1,0 +1,188 @@
+// One run of the updater: observe (pods, workloads, current digests) → plan (pure) → apply (evict safely) → report.
+// Returns the exit code: 0 success or nothing to do, 1 runtime failure or partial run, 2 configuration error.
+
+import { writeFileSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import { applyPlan, restarterDeps } from '../apply/restarter.ts';
+import type { RunConfig } from '../cli/config.ts';
+import { type RunReport, summarize, toJSONDocument, toText } from '../cli/output.ts';
+import { EXIT } from '../errors.ts';
+import { createClients } from '../kube/api.ts';
+import { loadKubeConfig, selfPod } from '../kube/config.ts';
+import { listPods } from '../kube/pods.ts';
+import { PullSecretSource } from '../kube/pull-secrets.ts';
+import { resolveWorkloads } from '../kube/workloads.ts';
+import type { Logger } from '../log.ts';
+import { buildPlan, candidates, type PlanContext } from '../plan/planner.ts';
+import type { RestartResult } from '../plan/types.ts';
+import { createRegistrySource } from './registry.ts';
+import type { DigestSource } from './source.ts';
+
+export interface RunDeps {
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  /** Fired on SIGTERM/SIGINT by default; tests pass their own. */
+  signal?: AbortSignal;
+  now?: () => Date;
+  /** Overrides for tests: a service-account directory for in-cluster config. */
+  serviceAccountDir?: string;
+  version?: string;
+}
+
+/** Where the run leaves its summary for `status` (the kubelet mounts it; FallbackToLogsOnError in the chart). */
+const TERMINATION_LOG = '/dev/termination-log';
+
+function terminationSignal(logger: Logger): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) return;
+    logger.warn({ signal: sig }, 'stopping: no new evictions; in-flight waits finish or time out');
+    ac.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    signal: ac.signal,
+    dispose() {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
+
+function writeTerminationLog(report: RunReport, env: NodeJS.ProcessEnv, logger: Logger): void {
+  const path =
+    env.AUTO_UPDATER_TERMINATION_LOG ?? (env.KUBERNETES_SERVICE_HOST ? TERMINATION_LOG : undefined);
+  if (!path) return;
+  const doc = {
+    v: 1,
+    finishedAt: report.finishedAt,
+    exitCode: report.exitCode,
+    dryRun: report.dryRun,
+    mode: report.mode,
+    summary: summarize(report.plan, report.results),
+  };
+  try {
+    writeFileSync(path, JSON.stringify(doc));
+  } catch (e) {
+    logger.debug({ path, err: (e as Error).message }, 'could not write the termination log');
+  }
+}
+
+async function createSource(
+  config: RunConfig,
+  deps: { logger: Logger; pullSecrets: PullSecretSource; userAgent: string },
+): Promise<DigestSource> {
+  if (config.mode === 'docker') {
+    const { createDockerSource } = await import('./docker.ts');
+    return createDockerSource(config, deps);
+  }
+  return createRegistrySource(config, deps);
+}
+
+/** Runs the updater once with a validated config; never throws for cluster or registry faults (they set exit 1). */
+export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<number> {
+  const { logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const loaded = loadKubeConfig({
+    ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+    ...(config.context ? { context: config.context } : {}),
+    ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
+    env: deps.env,
+  });
+  const clients = createClients(loaded.kc);
+  const scope = config.allNamespaces
+    ? 'all namespaces'
+    : config.namespaceRegex
+      ? `namespaces matching /${config.namespaceRegex}/`
+      : `namespace ${(config.namespace.length ? config.namespace : [loaded.namespace]).join(', ')}`;
+  logger.info(
+    {
+      mode: config.mode,
+      dryRun: config.dryRun,
+      scope,
+      selector: config.selector,
+      optIn: config.optIn,
+      kubeconfig: loaded.source === 'in-cluster' ? 'in-cluster' : loaded.origin,
+      maxRestarts: config.maxRestarts,
+      parallelWorkloads: config.parallelWorkloads,
+    },
+    'run starting',
+  );
+
+  const pods: V1Pod[] = await listPods(clients.core, {
+    namespaces:
+      config.allNamespaces || config.namespaceRegex
+        ? 'all'
+        : config.namespace.length
+          ? config.namespace
+          : [loaded.namespace],
+    ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
+    ...(config.selector ? { labelSelector: config.selector } : {}),
+  });
+  const workloads = await resolveWorkloads(pods, clients.apps, { log: logger });
+  const self = selfPod(loaded, deps.env);
+  const ctx: PlanContext = {
+    optIn: config.optIn,
+    ...(self ? { self } : {}),
+    workloads: workloads.refs,
+    workloadAnnotations: workloads.annotations,
+    compareConfigIds: config.mode === 'docker',
+    now: now(),
+  };
+  const todo = candidates(pods, ctx);
+  logger.info({ pods: pods.length, candidates: todo.length }, 'pods listed');
+
+  const pullSecrets = new PullSecretSource(clients.core, logger);
+  const source = await createSource(config, {
+    logger,
+    pullSecrets,
+    userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}`,
+  });
+  let results: RestartResult[] = [];
+  let plan: ReturnType<typeof buildPlan>;
+  const term = deps.signal ? undefined : terminationSignal(logger);
+  const signal = deps.signal ?? term!.signal;
+  try {
+    const podsByUid = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
+    const tags = await source.resolve(todo, podsByUid);
+    plan = buildPlan(pods, ctx, tags);
+    const stale = plan.pods.filter((p) => p.verdict === 'stale');
+    if (stale.length > 0) {
+      const rdeps = restarterDeps(clients, logger);
+      if (!config.events) rdeps.recordEvent = async () => false;
+      results = await applyPlan(stale, rdeps, {
+        dryRun: config.dryRun,
+        parallelWorkloads: config.parallelWorkloads,
+        podTimeoutMs: config.podTimeout,
+        evictionTimeoutMs: config.evictionTimeout,
+        maxRestarts: config.maxRestarts,
+        signal,
+      });
+    }
+  } finally {
+    term?.dispose();
+    await source.close();
+  }
+
+  const summary = summarize(plan, results);
+  const interrupted = results.some((r) => r.outcome === 'interrupted');
+  const exitCode = summary.failed > 0 || source.hadHardFault() || interrupted ? EXIT.failure : EXIT.ok;
+  const report: RunReport = {
+    mode: config.mode,
+    dryRun: config.dryRun,
+    plan,
+    results,
+    finishedAt: now().toISOString(),
+    exitCode,
+    stats: source.stats(),
+    warnings: [...workloads.warnings, ...source.faults()],
+  };
+  deps.stdout.write(
+    config.output === 'json' ? `${JSON.stringify(toJSONDocument(report), null, 2)}\n` : toText(report),
+  );
+  writeTerminationLog(report, deps.env, logger);
+  logger.info({ ...summary, exitCode, stats: report.stats }, 'run finished');
+  return exitCode;
+}
