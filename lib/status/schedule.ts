@@ -67,7 +67,7 @@ export function parseSchedule(expression: string, timeZone?: string): ParsedSche
         `it has ${parts.length} field(s); give exactly five: minute hour day-of-month month day-of-week, ${EXAMPLE}`,
       );
     }
-    parts.forEach((field, i) => checkField(field, i, bad));
+    for (const [i, field] of parts.entries()) checkField(field, i, bad);
     fields = parts.join(' ');
   }
   try {
