@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { applyDefaults } from './defaults.ts';
 import { apiVersionOf, findResource, type ResourceType, resourceKey } from './resources.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are open JSON documents.
@@ -46,6 +47,8 @@ export interface StoreEvent {
   object: KObject;
   /** Numeric resourceVersion of this change. */
   rv: number;
+  /** For MODIFIED and DELETED: the object as it was before (shared, read-only), so watches can tell selector transitions. */
+  previous?: KObject;
 }
 
 /** An API error with the status code, reason and message the real API server would send. */
@@ -61,14 +64,19 @@ export class StoreError extends Error {
   }
 }
 
-export interface DeleteOptions {
+export interface WriteOptions {
+  /** Validate and compute the result like the real `dryRun=All`, but store nothing and emit no event. */
+  dryRun?: boolean;
+}
+
+export interface DeleteOptions extends WriteOptions {
   /** Seconds of graceful termination for pods on a node; 0 removes at once. Default: the pod's own, or 30. */
   gracePeriodSeconds?: number;
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
-export interface UpdateOptions {
+export interface UpdateOptions extends WriteOptions {
   /** 'status' replaces only `.status`; anything else replaces everything but `.status` (for types with a status subresource). */
   subresource?: string;
 }
@@ -136,12 +144,13 @@ export class Store extends EventEmitter {
     return t;
   }
 
-  private record(type: WatchEventType, key: string, stored: KObject): void {
+  private record(type: WatchEventType, key: string, stored: KObject, previous?: KObject): void {
     const ev: StoreEvent = {
       type,
       key,
       object: structuredClone(stored),
       rv: Number(stored.metadata.resourceVersion),
+      ...(previous ? { previous } : {}),
     };
     this.history.push(ev);
     if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
@@ -198,7 +207,7 @@ export class Store extends EventEmitter {
   }
 
   /** Creates an object (metadata.name or generateName); returns the stored copy. Throws 409 AlreadyExists / 422 / 404 namespace. */
-  create(key: string, input: KObject): KObject {
+  create(key: string, input: KObject, opts: WriteOptions = {}): KObject {
     const t = typeOf(key);
     const o = structuredClone(input);
     o.metadata ??= {};
@@ -258,8 +267,13 @@ export class Store extends EventEmitter {
     m.generation = 1;
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
-    m.resourceVersion = String(++this.rv);
     if (t.kind === 'Namespace') o.status = { phase: 'Active' };
+    applyDefaults(o);
+    if (opts.dryRun) {
+      delete m.resourceVersion;
+      return o;
+    }
+    m.resourceVersion = String(++this.rv);
     table.set(k, o);
     this.record('ADDED', key, o);
     return structuredClone(o);
@@ -307,6 +321,7 @@ export class Store extends EventEmitter {
         delete m.deletionTimestamp;
         delete m.deletionGracePeriodSeconds;
       }
+      applyDefaults(next);
       if (!sameJSON(specPart(old), specPart(next))) m.generation = (old.metadata.generation ?? 1) + 1;
     }
     next.apiVersion = apiVersionOf(t);
@@ -319,9 +334,10 @@ export class Store extends EventEmitter {
     ) {
       return structuredClone(old); // a no-op update does not bump resourceVersion, like the real server
     }
+    if (opts.dryRun) return next;
     next.metadata.resourceVersion = String(++this.rv);
     table.set(k, next);
-    this.record('MODIFIED', key, next);
+    this.record('MODIFIED', key, next, old);
     // An object that was waiting only for its finalizers goes once they are gone.
     if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && t.kind !== 'Pod') {
       this.remove(key, next);
@@ -377,11 +393,12 @@ export class Store extends EventEmitter {
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`,
       );
     }
-    if (opts.propagationPolicy === 'Orphan') this.orphanDependents(old.metadata.uid!);
     const isBoundPod =
       t.kind === 'Pod' && !!old.spec?.nodeName && !['Succeeded', 'Failed'].includes(old.status?.phase);
     const grace = opts.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30;
     const graceful = (isBoundPod && grace > 0) || (old.metadata.finalizers?.length ?? 0) > 0;
+    if (opts.dryRun) return { object: structuredClone(old), removed: !graceful };
+    if (opts.propagationPolicy === 'Orphan') this.orphanDependents(old.metadata.uid!);
     if (graceful) {
       if (old.metadata.deletionTimestamp) return { object: structuredClone(old), removed: false };
       const next = structuredClone(old);
@@ -391,7 +408,7 @@ export class Store extends EventEmitter {
       next.metadata.deletionGracePeriodSeconds = isBoundPod ? grace : 0;
       next.metadata.resourceVersion = String(++this.rv);
       table.set(k, next);
-      this.record('MODIFIED', key, next);
+      this.record('MODIFIED', key, next, old);
       return { object: structuredClone(next), removed: false };
     }
     this.remove(key, old);
@@ -408,7 +425,7 @@ export class Store extends EventEmitter {
     table.delete(k);
     const gone = structuredClone(stored);
     gone.metadata.resourceVersion = String(++this.rv);
-    this.record('DELETED', key, gone);
+    this.record('DELETED', key, gone, stored);
     this.collectDependents(stored.metadata.uid!);
     if (t.kind === 'Namespace') {
       for (const [tk, tab] of this.tables) {
