@@ -127,6 +127,34 @@ if (requireBin(t, 'docker-registry')) {
       },
     );
 
+    t.test(
+      'when a token is asked for by OAuth2 POST with a password then it is granted like GET',
+      async (t) => {
+        const form = new URLSearchParams({
+          grant_type: 'password',
+          username: 'alice',
+          password: 'alice-secret',
+          service: 'registry-harness',
+          scope: 'repository:a/b:pull',
+          client_id: 'harness-test',
+        });
+        const res = await fetchBuffer(ts.url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: form.toString(),
+        });
+        t.equal(res.status, 200);
+        const token: string = JSON.parse(res.body.toString()).access_token;
+        const check = await fetchBuffer(`${reg.url}/v2/a/b/tags/list`, {
+          headers: { Authorization: `Bearer ${token}` },
+        });
+        t.equal(check.status, 404, 'the registry accepts the token (and reports the unknown repository)');
+        form.set('password', 'wrong');
+        const denied = await fetchBuffer(ts.url, { method: 'POST', body: form.toString() });
+        t.equal(denied.status, 401);
+      },
+    );
+
     t.test('when an anonymous client asks for push then only pull is granted', async (t) => {
       const url = new URL(ts.url);
       url.searchParams.set('service', 'registry-harness');

@@ -32,23 +32,31 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const requests: Array<{ scope: string; user?: string }> = [];
   let issued = 0;
 
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (req.method !== 'GET' || url.pathname !== '/token')
+    if (url.pathname !== '/token' || (req.method !== 'GET' && req.method !== 'POST')) {
       return json(res, 404, { errors: [{ code: 'NOT_FOUND' }] });
-    const scopes = url.searchParams
+    }
+    // GET is the docker token protocol (credentials as Basic); POST is its OAuth2 form (grant_type=password), which
+    // docker uses with identity tokens. Both answer the same token.
+    const params = req.method === 'POST' ? new URLSearchParams(await readBody(req)) : url.searchParams;
+    const scopes = params
       .getAll('scope')
       .flatMap((s) => s.split(' '))
       .filter(Boolean);
-    const service = url.searchParams.get('service') ?? '';
-    const auth = parseBasic(req.headers.authorization);
-    const user = auth?.username;
+    const service = params.get('service') ?? '';
+    const presented =
+      req.method === 'POST'
+        ? params.get('grant_type') === 'password'
+          ? { username: params.get('username') ?? '', password: params.get('password') ?? '' }
+          : undefined
+        : req.headers.authorization !== undefined
+          ? (parseBasic(req.headers.authorization) ?? { username: '', password: '' })
+          : undefined;
+    const user = presented?.username;
     requests.push(user === undefined ? { scope: scopes.join(' ') } : { scope: scopes.join(' '), user });
     // Docker Hub rejects wrong credentials outright rather than downgrading to anonymous.
-    if (
-      req.headers.authorization !== undefined &&
-      (auth === undefined || opts.users[auth.username] !== auth.password)
-    ) {
+    if (presented !== undefined && opts.users[presented.username] !== presented.password) {
       res.setHeader('WWW-Authenticate', 'Basic realm="registry-harness-token"');
       return json(res, 401, { details: 'incorrect username or password' });
     }
@@ -76,7 +84,9 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     });
   };
 
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy());
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -121,6 +131,15 @@ function jwt(head: object, claims: object, key: ReturnType<typeof createPrivateK
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const input = `${b64(head)}.${b64(claims)}`;
   return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
