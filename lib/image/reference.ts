@@ -137,8 +137,10 @@ function splitRegistry(original: string, name: string): { registry: string; path
     (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
   if (!isHost) return { registry: DOCKER_HUB, path: name };
   validateHost(original, first);
-  // Host names are case-insensitive: lower-case so that repoKey and credential matching compare like with like.
-  let registry = first.toLowerCase();
+  // Host names are case-insensitive: lower-case so that repoKey and credential matching compare like with like;
+  // except a host recognised only by its upper case, which lower-cased would read back as a Hub namespace.
+  const byCaseOnly = !first.includes('.') && !first.includes(':') && first !== 'localhost';
+  let registry = byCaseOnly ? first : first.toLowerCase();
   if (registry === LEGACY_HUB) registry = DOCKER_HUB;
   return { registry, path: name.slice(slash + 1) };
 }
