@@ -40,7 +40,7 @@ if (requireBin(t, 'docker-registry')) {
     };
     for (const format of Object.keys(expectedType) as ImageFormat[]) {
       t.test(
-        `when a ${format} image is pushed then HEAD with the four Accept types gives its digest`,
+        `when ${format.startsWith('o') ? 'an' : 'a'} ${format} image is pushed then HEAD with the four Accept types gives its digest`,
         async (t) => {
           const pushed = await pushImage(reg, `fmt/${format}`, 'v1', { format });
           t.equal(pushed.mediaType, expectedType[format]);

@@ -60,6 +60,8 @@ export async function startFaultProxy(target: Registry, opts: { fault?: Fault } 
       entry.status = res.statusCode;
     });
 
+    // A /g or /y pattern keeps state between test() calls; start each match afresh.
+    if (fault?.match) fault.match.lastIndex = 0;
     const active =
       fault !== undefined &&
       (fault.match?.test(path) ?? true) &&
