@@ -7,13 +7,7 @@ import { parseImageReference } from '../../lib/image/reference.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/registry/client.ts';
 import { Credential, Keyring } from '../../lib/registry/credentials.ts';
 import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../lib/registry/media-types.ts';
-import {
-  type ImageFormat,
-  pushImage,
-  type Registry,
-  startFaultProxy,
-  startRegistry,
-} from '../harness/registry/index.ts';
+import { type ImageFormat, pushImage, startFaultProxy, startRegistry } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
 
 const ref = (s: string) => parseImageReference(s);
