@@ -169,10 +169,11 @@ async function restartWorkload(group: WorkloadGroup, run: RunState): Promise<Map
       result = attempt.result;
       if (attempt.halt) {
         halted = `an earlier pod of ${w.kind} ${w.namespace}/${w.name} ended ${result.outcome} (${pod.name})`;
+        const involved = involvedObject(w);
         await deps.recordEvent({
-          involved: involvedObject(w),
+          involved,
           reason: 'ImageUpdateHalted',
-          message: `Stopped restarting pods of ${w.kind} ${w.name} for this run: ${result.message}`,
+          message: `Stopped restarting pods of ${involved.kind} ${involved.name} for this run: ${result.message}`,
           type: 'Warning',
         });
       }
