@@ -3,6 +3,7 @@
 
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The slice of a tap test that requireBin reports through (a tap `t` fits). */
 export interface SkipOrFail {
@@ -10,8 +11,10 @@ export interface SkipOrFail {
   fail(message: string): unknown;
 }
 
-// Debian puts some daemons in sbin, which is not on a non-root user's PATH.
-const EXTRA_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/sbin', '/bin'];
+// Debian puts some daemons in sbin, which is not on a non-root user's PATH; scripts/fetch-tools.sh puts kubectl
+// and helm in the checkout's .tools/bin.
+const TOOLS_DIR = fileURLToPath(new URL('../../.tools/bin', import.meta.url));
+const EXTRA_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/sbin', '/bin', TOOLS_DIR];
 
 /** The absolute path of an executable named `name`, or undefined; never throws. */
 export function findBin(name: string): string | undefined {
@@ -36,7 +39,7 @@ export function haveBin(name: string): boolean {
 export function requireBin(t: SkipOrFail, name: string): string | undefined {
   const path = findBin(name);
   if (path !== undefined) return path;
-  const reason = `${name} not found on PATH or in /usr/bin, /usr/sbin`;
+  const reason = `${name} not found on PATH, in /usr/bin, /usr/sbin or .tools/bin`;
   if (process.env.CI_REQUIRE_INTEGRATION === '1') t.fail(`${reason} (required: CI_REQUIRE_INTEGRATION=1)`);
   // A skipped subtest (its body never runs) is what tap counts and shows as SKIP with the reason.
   else t.skip(`${reason}: skipping`, () => {});
