@@ -1,0 +1,5 @@
+// Real container engines for tests: a private dockerd and a private podman API service, same shape.
+
+export { startDockerd } from './dockerd.ts';
+export { startPodman } from './podman.ts';
+export type { Engine, EngineOptions } from './types.ts';

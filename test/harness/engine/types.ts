@@ -1,0 +1,21 @@
+// The shape both engine harnesses return, so a test can run the same scenario on dockerd and on podman.
+
+export interface Engine {
+  /** 'dockerd' or 'podman'. */
+  kind: 'dockerd' | 'podman';
+  /** The private API socket. */
+  socketPath: string;
+  /** `unix://<socketPath>`, as --docker-host takes it. */
+  host: string;
+  /** Stops the daemon (SIGTERM, then SIGKILL), unmounts and removes its temp dir; never rejects, idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface EngineOptions {
+  /**
+   * Registries the engine may reach over plain HTTP. dockerd takes host:port or CIDRs (default 127.0.0.0/8, so
+   * registries on random loopback ports need no restart); podman takes registries.conf locations (default
+   * 127.0.0.1 and localhost, which its prefix match applies to any port).
+   */
+  insecureRegistries?: readonly string[];
+}
