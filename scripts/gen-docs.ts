@@ -56,7 +56,9 @@ function defaultOf(spec: OptionSpec): string {
 }
 
 function flagOf(spec: OptionSpec): string {
-  return spec.type === 'boolean' ? `\`--${spec.flag}\`, \`--no-${spec.flag}\`` : `\`--${spec.flag} ${spec.arg ?? '<value>'}\``;
+  return spec.type === 'boolean'
+    ? `\`--${spec.flag}\`, \`--no-${spec.flag}\``
+    : `\`--${spec.flag} ${spec.arg ?? '<value>'}\``;
 }
 
 function optionTable(command: Command): string[] {
