@@ -3,13 +3,20 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
 import { evictPod } from '../../lib/apply/eviction.ts';
+import { applyPlan, restarterDeps } from '../../lib/apply/restarter.ts';
+import { runningDigest } from '../../lib/image/image-id.ts';
 import { createClients } from '../../lib/kube/api.ts';
 import { loadKubeConfig } from '../../lib/kube/config.ts';
 import { recordEvent } from '../../lib/kube/events.ts';
+import { createWorkloadResolver } from '../../lib/kube/owners.ts';
 import { listPods } from '../../lib/kube/pods.ts';
 import { PullSecretSource } from '../../lib/kube/pull-secrets.ts';
+import { silentLogger } from '../../lib/log.ts';
+import type { PodPlan } from '../../lib/plan/types.ts';
+import type { PodBehaviour } from '../harness/kube-sim/controllers/index.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
 
@@ -217,5 +224,301 @@ t.test('API access through the real client against the simulator', async (t) => 
       reportingComponent: 'k8s-auto-updater',
     });
     t.match(events[0]?.metadata.name, /^web\./);
+  });
+});
+
+const IMAGE = 'registry.example/team/app:latest';
+const OLD = `sha256:${'a'.repeat(64)}`;
+const NEW = `sha256:${'b'.repeat(64)}`;
+
+interface Sim {
+  c: Cluster;
+  kubelet: NonNullable<Cluster['controllers']>['kubelet'];
+  settle(predicate: (c: Cluster) => boolean, what: string): Promise<void>;
+  /** Pods whose uid is in this set crash-loop (the controllers' behaviour hook). */
+  crashing: Set<string>;
+  crashNew: { on: boolean };
+  known: Set<string>;
+}
+
+async function simCluster(t: Test): Promise<Sim> {
+  const crashing = new Set<string>();
+  const crashNew = { on: false };
+  const known = new Set<string>();
+  const c = await startCluster({
+    bookmarkIntervalMs: 1000,
+    controllers: {
+      nodes: ['node-a', 'node-b', 'node-c'],
+      behaviour: (pod: KObject): PodBehaviour | undefined => {
+        const uid = pod.metadata.uid as string;
+        if (crashNew.on && !known.has(uid)) crashing.add(uid);
+        return crashing.has(uid) ? { crashLoop: true } : undefined;
+      },
+    },
+  });
+  t.teardown(() => c.stop());
+  const controllers = c.controllers;
+  if (!controllers) throw new Error('the simulator started without controllers');
+  c.store.create('/namespaces', { metadata: { name: NS } });
+  return {
+    c,
+    kubelet: controllers.kubelet,
+    crashing,
+    crashNew,
+    known,
+    settle: (predicate, what) =>
+      controllers
+        .settle(() => predicate(c), 15_000)
+        .catch((e: unknown) => {
+          throw new Error(`${what}: ${(e as Error).message}`);
+        }),
+  };
+}
+
+const isReady = (p: KObject) =>
+  (p.status?.conditions ?? []).some(
+    (x: { type: string; status: string }) => x.type === 'Ready' && x.status === 'True',
+  );
+const livePods = (c: Cluster, app: string) =>
+  c.store.list('/pods', NS).filter((p) => p.metadata.labels?.app === app && !p.metadata.deletionTimestamp);
+const readyCount = (c: Cluster, app: string) => livePods(c, app).filter(isReady).length;
+
+function template(app: string) {
+  return {
+    metadata: { labels: { app } },
+    spec: {
+      containers: [{ name: 'app', image: IMAGE, imagePullPolicy: 'Always' }],
+      terminationGracePeriodSeconds: 1,
+    },
+  };
+}
+
+function deployment(name: string, replicas: number): KObject {
+  return {
+    metadata: { name, namespace: NS },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template: template(name) },
+  };
+}
+
+/** Builds the plan the planner would: each listed pod stale, running OLD, the tag now on NEW. */
+async function stalePlans(sim: Sim, app: string): Promise<PodPlan[]> {
+  const kc = loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }).kc;
+  const { core, apps } = createClients(kc);
+  const resolve = createWorkloadResolver(apps);
+  const pods: V1Pod[] = await listPods(core, { namespaces: [NS], labelSelector: `app=${app}` });
+  // Name order is the restarter's own order, so results[0] is the first pod it evicts.
+  pods.sort((a, b) =>
+    (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en', { numeric: true }),
+  );
+  return Promise.all(
+    pods.map(async (p) => {
+      const status = p.status?.containerStatuses?.find((s) => s.name === 'app');
+      const workload = await resolve(p);
+      return {
+        namespace: NS,
+        name: p.metadata?.name as string,
+        uid: p.metadata?.uid as string,
+        nodeName: p.spec?.nodeName,
+        verdict: 'stale',
+        reason: 'digest-changed',
+        message: 'the tag moved',
+        ...(workload ? { workload } : {}),
+        containers: [
+          {
+            name: 'app',
+            init: false,
+            image: IMAGE,
+            verdict: 'stale',
+            reason: 'digest-changed',
+            message: 'the tag moved',
+            runningDigest: runningDigest(status?.imageID ?? ''),
+            currentDigest: NEW,
+            acceptedDigests: [NEW],
+          },
+        ],
+      } satisfies PodPlan;
+    }),
+  );
+}
+
+function deps(sim: Sim) {
+  const clients = createClients(loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }).kc);
+  return restarterDeps(clients, silentLogger());
+}
+
+const fast = { podTimeoutMs: 15_000, evictionTimeoutMs: 2_000, evictionRetryMs: 200, pollIntervalMs: 200 };
+
+/** Starts a Deployment on OLD and waits until all its pods are Ready. */
+async function runningDeployment(sim: Sim, name: string, replicas: number): Promise<void> {
+  sim.kubelet.setSyntheticImage(IMAGE, OLD);
+  sim.c.store.create('apps/deployments', deployment(name, replicas));
+  await sim.settle((c) => readyCount(c, name) === replicas, `${name} did not become Ready`);
+  for (const p of livePods(sim.c, name)) sim.known.add(p.metadata.uid as string);
+}
+
+t.test('restarts through the real client against the simulated controllers', async (t) => {
+  t.test(
+    'when a 3-replica Deployment is stale then its pods are replaced one at a time on the new digest',
+    async (t) => {
+      const sim = await simCluster(t);
+      await runningDeployment(sim, 'web', 3);
+      const plans = await stalePlans(sim, 'web');
+      t.equal(plans.length, 3);
+      t.ok(
+        plans.every((p) => p.containers[0]?.runningDigest === OLD),
+        'the kubelet reported the old digest',
+      );
+      t.ok(plans.every((p) => p.workload?.top?.kind === 'Deployment' && p.workload.top.name === 'web'));
+
+      let minReady = 3;
+      const watchReady = () => {
+        minReady = Math.min(minReady, readyCount(sim.c, 'web'));
+      };
+      sim.c.store.on('event', watchReady);
+      t.teardown(() => sim.c.store.off('event', watchReady));
+
+      sim.kubelet.setSyntheticImage(IMAGE, NEW);
+      const results = await applyPlan(plans, deps(sim), fast);
+      t.same(
+        results.map((r) => r.outcome),
+        ['restarted', 'restarted', 'restarted'],
+        results.map((r) => r.message).join('\n'),
+      );
+      t.equal(minReady, 2, 'never more than one pod of the Deployment down');
+      const names = new Set(results.map((r) => r.replacement));
+      t.equal(names.size, 3, 'three distinct replacements');
+
+      const now = livePods(sim.c, 'web');
+      t.equal(now.length, 3);
+      for (const p of now) {
+        t.notOk(sim.known.has(p.metadata.uid as string), `${p.metadata.name} is a new pod`);
+        t.match(p.status?.containerStatuses?.[0]?.imageID, NEW);
+      }
+      const events = sim.c.store.list('/events', NS).filter((e) => e.reason === 'ImageUpdated');
+      t.equal(events.length, 3);
+      t.match(events[0], {
+        involvedObject: { kind: 'Deployment', name: 'web' },
+        message: /sha256:aaaaaaaaaaaa → sha256:bbbbbbbbbbbb/,
+      });
+    },
+  );
+
+  t.test(
+    'when a PDB allows no disruption then the pod is pdb-blocked and the Deployment is untouched',
+    async (t) => {
+      const sim = await simCluster(t);
+      await runningDeployment(sim, 'web', 3);
+      sim.c.store.create('policy/poddisruptionbudgets', {
+        metadata: { name: 'web', namespace: NS },
+        spec: { minAvailable: 3, selector: { matchLabels: { app: 'web' } } },
+      });
+      await sim.settle(
+        (c) => c.store.get('policy/poddisruptionbudgets', NS, 'web')?.status?.observedGeneration === 1,
+        'PDB status never computed',
+      );
+      t.equal(sim.c.store.get('policy/poddisruptionbudgets', NS, 'web')?.status?.disruptionsAllowed, 0);
+      const plans = await stalePlans(sim, 'web');
+      sim.kubelet.setSyntheticImage(IMAGE, NEW);
+      const results = await applyPlan(plans, deps(sim), fast);
+      t.same(
+        results.map((r) => r.outcome),
+        ['pdb-blocked', 'workload-halted', 'workload-halted'],
+      );
+      t.match(results[0]?.message, /disruption budget web needs 3 healthy pods and has 3 currently/);
+      t.same(
+        new Set(livePods(sim.c, 'web').map((p) => p.metadata.uid)),
+        sim.known,
+        'the same three pods still run',
+      );
+      const halted = sim.c.store.list('/events', NS).filter((e) => e.reason === 'ImageUpdateHalted');
+      t.match(halted, [{ type: 'Warning', involvedObject: { kind: 'Deployment', name: 'web' } }]);
+    },
+  );
+
+  t.test(
+    'when the node keeps serving the old digest then the loop guard halts after one eviction',
+    async (t) => {
+      const sim = await simCluster(t);
+      await runningDeployment(sim, 'web', 3);
+      const plans = await stalePlans(sim, 'web');
+      // The plan expects NEW, but the "registry" still serves OLD: the replacement comes back on the old digest.
+      const results = await applyPlan(plans, deps(sim), fast);
+      t.same(
+        results.map((r) => r.outcome),
+        ['replacement-same-digest', 'workload-halted', 'workload-halted'],
+      );
+      t.equal(
+        livePods(sim.c, 'web').filter((p) => !sim.known.has(p.metadata.uid as string)).length,
+        1,
+        'one pod replaced, two untouched',
+      );
+    },
+  );
+
+  t.test('when the replacement crash-loops then the workload halts after one eviction', async (t) => {
+    const sim = await simCluster(t);
+    await runningDeployment(sim, 'web', 2);
+    const plans = await stalePlans(sim, 'web');
+    sim.kubelet.setSyntheticImage(IMAGE, NEW);
+    sim.crashNew.on = true;
+    const results = await applyPlan(plans, deps(sim), fast);
+    t.same(
+      results.map((r) => r.outcome),
+      ['replacement-crash-loop', 'workload-halted'],
+    );
+    t.match(results[0]?.message, /crash-loops/);
+  });
+
+  t.test(
+    'when a StatefulSet is stale then each pod comes back under its own name with a new uid',
+    async (t) => {
+      const sim = await simCluster(t);
+      sim.kubelet.setSyntheticImage(IMAGE, OLD);
+      sim.c.store.create('apps/statefulsets', {
+        metadata: { name: 'db', namespace: NS },
+        spec: {
+          replicas: 2,
+          serviceName: 'db',
+          selector: { matchLabels: { app: 'db' } },
+          template: template('db'),
+        },
+      });
+      await sim.settle((c) => readyCount(c, 'db') === 2, 'db did not become Ready');
+      const plans = await stalePlans(sim, 'db');
+      sim.kubelet.setSyntheticImage(IMAGE, NEW);
+      const results = await applyPlan(plans, deps(sim), fast);
+      t.same(
+        results.map((r) => [r.name, r.outcome, r.replacement]),
+        [
+          ['db-0', 'restarted', 'db-0'],
+          ['db-1', 'restarted', 'db-1'],
+        ],
+      );
+    },
+  );
+
+  t.test('when a DaemonSet is stale then each replacement is the new pod on the same node', async (t) => {
+    const sim = await simCluster(t);
+    sim.kubelet.setSyntheticImage(IMAGE, OLD);
+    sim.c.store.create('apps/daemonsets', {
+      metadata: { name: 'agent', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent') },
+    });
+    await sim.settle((c) => readyCount(c, 'agent') === 3, 'agent did not become Ready on the three nodes');
+    const plans = await stalePlans(sim, 'agent');
+    sim.kubelet.setSyntheticImage(IMAGE, NEW);
+    const results = await applyPlan(plans, deps(sim), fast);
+    t.same(
+      results.map((r) => r.outcome),
+      ['restarted', 'restarted', 'restarted'],
+    );
+    for (const [i, r] of results.entries()) {
+      const replacement = sim.c.store.get('/pods', NS, r.replacement as string);
+      t.equal(
+        replacement?.spec?.nodeName,
+        plans[i]?.nodeName,
+        `${r.replacement} runs on ${plans[i]?.nodeName}`,
+      );
+    }
   });
 });
