@@ -273,16 +273,21 @@ export class RegistryClient {
   async #send(ctx: Ctx, method: 'HEAD' | 'GET', path: string): Promise<Outcome> {
     const url = new URL(path, ctx.base);
     const known = this.#hostAuth.get(ctx.host);
-    const pre = await this.#authorization(ctx, known, false, undefined);
-    if (typeof pre === 'object') return pre;
+    let pre = await this.#authorization(ctx, known, false, undefined);
+    if (typeof pre === 'object') {
+      // The remembered challenge no longer works: forget it and let this request's own 401 say what to do.
+      if (this.#hostAuth.get(ctx.host) === known) this.#hostAuth.delete(ctx.host);
+      pre = undefined;
+    }
     const first = await this.#http(ctx, method, url, pre);
     if (isFailure(first) || first.status !== 401) return first;
 
     const challenge = preferredChallenge(parseWWWAuthenticate(first.headers['www-authenticate'] ?? ''));
     if (challenge === undefined) return first;
-    this.#hostAuth.set(ctx.host, challenge);
     const next = await this.#authorization(ctx, challenge, true, pre);
     if (typeof next === 'object') return next;
+    // Remembered only once it produced credentials, so a broken challenge cannot poison later requests.
+    this.#hostAuth.set(ctx.host, challenge);
     // Nothing new to offer (no credential for Basic, the same header already refused): the 401 stands.
     if (next === undefined || next === pre) return first;
     return this.#http(ctx, method, url, next);
