@@ -2,7 +2,7 @@
 // manifests parsed with the yaml package.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,11 @@ export interface Helm {
   template(values: Record<string, unknown>, opts?: { release?: string; namespace?: string }): Manifest[];
   /** `helm template` expected to fail: returns stderr (throws if it succeeds). */
   templateError(values: Record<string, unknown>, extraArgs?: string[]): string;
+  /**
+   * NOTES.txt as `helm install` would print it. helm template skips NOTES, so a copy of the chart renders the
+   * same text through `tpl` into a manifest.
+   */
+  notes(values: Record<string, unknown>, opts?: { release?: string; namespace?: string }): string;
   /** Removes the temp directories. */
   cleanup(): void;
 }
@@ -70,6 +75,28 @@ export function helmRunner(helmPath: string): Helm {
       const r = run(['template', 'x', CHART_DIR, '-f', valuesFile(values), ...extraArgs]);
       if (r.code === 0) throw new Error('helm template succeeded but was expected to fail');
       return r.stderr;
+    },
+    notes(values, opts = {}) {
+      const copy = join(home, `chart-${++n}`);
+      cpSync(CHART_DIR, copy, { recursive: true });
+      writeFileSync(join(copy, 'notes-src.txt'), readFileSync(join(CHART_DIR, 'templates', 'NOTES.txt')));
+      writeFileSync(
+        join(copy, 'templates', 'zz-notes.yaml'),
+        'kind: RenderedNotes\ntext: {{ tpl (.Files.Get "notes-src.txt") . | toJson }}\n',
+      );
+      const r = run([
+        'template',
+        opts.release ?? 'k8s-auto-updater',
+        copy,
+        '--namespace',
+        opts.namespace ?? 'updater',
+        '--show-only',
+        'templates/zz-notes.yaml',
+        '-f',
+        valuesFile(values),
+      ]);
+      if (r.code !== 0) throw new Error(`helm template (notes) failed (${r.code}): ${r.stderr}`);
+      return String(parseAllDocuments(r.stdout)[0]?.toJS()?.text ?? '');
     },
     cleanup() {
       rmSync(home, { recursive: true, force: true });
