@@ -507,7 +507,23 @@ t.test('restarts through the real client against the simulated controllers', asy
     await sim.settle((c) => readyCount(c, 'agent') === 3, 'agent did not become Ready on the three nodes');
     const plans = await stalePlans(sim, 'agent');
     sim.kubelet.setSyntheticImage(IMAGE, NEW);
-    const results = await applyPlan(plans, deps(sim), fast);
+    const d = deps(sim);
+    const realWatch = d.watchPods;
+    let watchEvents = 0;
+    if (realWatch) {
+      d.watchPods = (ns, query, onEvent, onDone) =>
+        realWatch(
+          ns,
+          query,
+          (type, p) => {
+            watchEvents++;
+            onEvent(type, p);
+          },
+          onDone,
+        );
+    }
+    const results = await applyPlan(plans, d, fast);
+    t.ok(watchEvents > 0, 'the replacement was followed through a real watch');
     t.same(
       results.map((r) => r.outcome),
       ['restarted', 'restarted', 'restarted'],
