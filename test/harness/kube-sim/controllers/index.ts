@@ -41,6 +41,11 @@ export interface Controllers {
    * rejects after timeoutMs (default 10 s) saying what was still pending.
    */
   settle(predicate?: (store: Store) => boolean, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves as soon as predicate(store) holds, busy or not (for states that never go quiet, such as a long
+   * running Job pod or a crash loop); rejects after timeoutMs (default 10 s).
+   */
+  waitFor(predicate: (store: Store) => boolean, timeoutMs?: number): Promise<void>;
   /** Queues every object for reconciliation now (e.g. after moving a fake clock). */
   resync(): void;
   /** Recent reconcile errors (tests can assert there were none). */
@@ -135,6 +140,7 @@ export function startControllers(store: Store, opts: ControllerOptions = {}): Co
     kubelet,
     cronjobs: { tick: (date?: Date) => cron.tick(date) },
     settle: (predicate, timeoutMs) => rt.settle(predicate && (() => predicate(store)), timeoutMs),
+    waitFor: (predicate, timeoutMs) => rt.settle(() => predicate(store), timeoutMs, { idle: false }),
     resync: () => {
       resync();
       rt.poke();

@@ -15,6 +15,8 @@ interface TimerEntry {
 
 interface Waiter {
   predicate: (() => boolean) | undefined;
+  /** settle() waits for idle; waitFor() only for the predicate. */
+  idle: boolean;
   resolve: () => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -212,8 +214,10 @@ export class Runtime {
   }
 
   private checkIdle(): void {
-    if (this.waiters.size === 0 || !this.idle()) return;
+    if (this.waiters.size === 0) return;
+    const idle = this.idle();
     for (const w of [...this.waiters]) {
+      if (w.idle && !idle) continue;
       let ok = true;
       if (w.predicate) {
         try {
@@ -237,10 +241,11 @@ export class Runtime {
    * Resolves once the controllers are idle and predicate (if any) holds; rejects after timeoutMs with what was
    * still pending, so a test fails with a reason instead of hanging.
    */
-  settle(predicate?: () => boolean, timeoutMs = 10_000): Promise<void> {
+  settle(predicate?: () => boolean, timeoutMs = 10_000, opts: { idle?: boolean } = {}): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         predicate,
+        idle: opts.idle ?? true,
         resolve,
         reject,
         timer: setTimeout(() => {
