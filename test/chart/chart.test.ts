@@ -2,7 +2,7 @@
 // chart's own checks refuse, and the restricted security defaults.
 
 import { readFileSync } from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse } from 'yaml';
 import { ANNOTATIONS } from '../../lib/annotations.ts';
 import { requireBin } from '../harness/require-bin.ts';
@@ -19,10 +19,9 @@ if (helmPath) {
   h = helmRunner(helmPath);
   t.teardown(() => h.cleanup());
 }
-const withHelm = (name: string, fn: (t: Tap) => Promise<void> | void) => {
+const withHelm = (name: string, fn: (t: Test) => Promise<void> | void) => {
   if (helmPath) t.test(name, async (t) => fn(t));
 };
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 function podSpec(objects: Manifest[]): Manifest {
   return find(objects, 'CronJob').spec.jobTemplate.spec.template.spec;
