@@ -5,20 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ControllerOptions, type Controllers, startControllers } from './controllers/index.ts';
 import { FaultInjector } from './faults.ts';
 import { Authenticator } from './rbac.ts';
 import { startApiServer } from './server.ts';
 import { Store } from './store.ts';
 import { simulatorTls } from './tls.ts';
 
-// The controllers module is written separately; it is loaded at run time so the simulator works without it.
-// biome-ignore lint/suspicious/noExplicitAny: typed by the controllers module once it exists.
-export type ControllerOptions = Record<string, any>;
-export interface Controllers {
-  stop(): Promise<void>;
-  // biome-ignore lint/suspicious/noExplicitAny: the kubelet handle is defined by the controllers module.
-  kubelet: any;
-}
+export type { ControllerOptions, Controllers };
 
 export interface StartClusterOptions {
   /** `false` for a bare API server; otherwise options for startControllers() (default: controllers on). */
@@ -109,7 +103,13 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const kubeconfigPath = kubeconfig({ token: adminToken, user: 'admin' });
   let controllers: Controllers | undefined;
   if (opts.controllers !== false) {
-    controllers = await loadControllers(store, opts.controllers ?? {});
+    try {
+      controllers = startControllers(store, opts.controllers ?? {});
+    } catch (e) {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
   let stopped = false;
   return {
@@ -141,21 +141,4 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       }
     },
   };
-}
-
-async function loadControllers(store: Store, options: ControllerOptions): Promise<Controllers | undefined> {
-  const spec = './controllers/index.ts';
-  let mod: { startControllers?: (s: Store, o?: ControllerOptions) => Controllers };
-  try {
-    mod = await import(spec);
-  } catch (e) {
-    if (
-      (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' &&
-      String((e as Error).message).includes('controllers/index.ts')
-    ) {
-      return undefined;
-    }
-    throw e;
-  }
-  return mod.startControllers?.(store, options);
 }
