@@ -47,7 +47,7 @@ export interface ApplyOptions {
   evictionRetryMs?: number;
   /** Re-list interval while waiting without a watch (default 2 s; with a live watch, a resync at 5x that). */
   pollIntervalMs?: number;
-  /** Evictions allowed in the whole run; undefined means no cap. */
+  /** Evictions allowed in the whole run; 0 or undefined means no cap (as --max-restarts documents). */
   maxRestarts?: number;
   /** Container restarts after which a replacement counts as crash-looping (default 3). */
   crashLoopRestarts?: number;
@@ -162,7 +162,7 @@ async function restartWorkload(group: WorkloadGroup, run: RunState): Promise<Map
         'eviction-failed',
         `pod ${id} has no controller in the plan: a bare pod is never evicted`,
       );
-    } else if (opts.maxRestarts !== undefined && run.evictions >= opts.maxRestarts) {
+    } else if (opts.maxRestarts && run.evictions >= opts.maxRestarts) {
       result = outcome(pod, 'max-restarts', `not touched: --max-restarts ${opts.maxRestarts} reached`);
     } else {
       const attempt = await restartPod(pod, w, run, log);
