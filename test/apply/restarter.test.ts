@@ -185,6 +185,19 @@ t.test(
   },
 );
 
+t.test('when maxRestarts is 0 then there is no cap, as --max-restarts documents', async (t) => {
+  const c = new FakeCluster();
+  const plans = c.addWorkload({ kind: 'ReplicaSet', name: 'a', uid: 'rs-a', behaviour: 'ok' }, [
+    'a-1',
+    'a-2',
+  ]);
+  const results = await applyPlan(plans, c.deps(), { ...opts, maxRestarts: 0 });
+  t.same(
+    results.map((r) => r.outcome),
+    ['restarted', 'restarted'],
+  );
+});
+
 t.test(
   'when maxRestarts is reached with workloads in parallel then exactly that many evictions happen',
   async (t) => {
