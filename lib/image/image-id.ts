@@ -30,8 +30,11 @@ export function parseImageID(imageID: string): ParsedImageID {
   const at = s.lastIndexOf('@');
   if (at >= 0) {
     const digest = s.slice(at + 1);
-    const repository = s.slice(0, at);
+    let repository = s.slice(0, at);
     if (!isDigest(digest)) return { kind: 'unknown' };
+    // `repo:tag@digest` (seen from some Docker versions): the tag is not part of the repository.
+    const colon = repository.lastIndexOf(':');
+    if (colon > repository.lastIndexOf('/')) repository = repository.slice(0, colon);
     // `docker://repo@sha256:` does not occur in practice; treat any repo@digest as a repo digest.
     return repository === ''
       ? { kind: 'config-id', id: digest }

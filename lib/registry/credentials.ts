@@ -1,6 +1,8 @@
 // Registry credentials from docker config JSON and pull secrets, matched to images the way the kubelet's keyring
 // does, and wrapped so that logging or serialising a credential never prints its secret.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/credentialprovider/keyring.go
+// Node-level credential providers (the kubelet's ECR/GCR/ACR plugins, a node's config.json) are invisible from a
+// pod: an image pulled only through them resolves as unauthorized here, and its pods are kept.
 
 import { createHmac, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
