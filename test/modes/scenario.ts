@@ -1,0 +1,149 @@
+// A digest-mode scenario bed: a real registry (any harness variant), the Kubernetes API simulator with controllers and a
+// kubelet pulling from that registry, and the updater's real CLI run in-process against it.
+
+import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import type { Test } from 'tap';
+import { main } from '../../lib/cli/main.ts';
+import type { ControllerOptions } from '../harness/kube-sim/controllers/index.ts';
+import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
+import type { KObject } from '../harness/kube-sim/store.ts';
+import { type Registry, type RegistryOptions, startRegistry } from '../harness/registry/index.ts';
+import { requireBin } from '../harness/require-bin.ts';
+
+export interface RunOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The -o json document, when the run printed one. */
+  // biome-ignore lint/suspicious/noExplicitAny: the JSON document is checked field by field in tests.
+  json: any;
+}
+
+export interface Scenario {
+  cluster: Cluster;
+  registry: Registry;
+  ns: string;
+  /** Runs the CLI (`run`) against the cluster with -o json; extra args appended. */
+  run(args?: string[], env?: NodeJS.ProcessEnv): Promise<RunOutput>;
+  /** Creates an object through the store (as an admin would). */
+  create(kind: string, obj: KObject): KObject;
+  /** Waits until every pod of the namespace is Running and Ready (and there are `count` of them, if given). */
+  ready(count?: number, timeoutMs?: number): Promise<void>;
+  pods(): KObject[];
+}
+
+const KEYS: Record<string, string> = {
+  Deployment: 'apps/deployments',
+  StatefulSet: 'apps/statefulsets',
+  DaemonSet: 'apps/daemonsets',
+  ReplicaSet: 'apps/replicasets',
+  Pod: '/pods',
+  Secret: '/secrets',
+  ServiceAccount: '/serviceaccounts',
+  PodDisruptionBudget: 'policy/poddisruptionbudgets',
+  Namespace: '/namespaces',
+  Role: 'rbac.authorization.k8s.io/roles',
+  RoleBinding: 'rbac.authorization.k8s.io/rolebindings',
+};
+
+function sink(): { stream: Writable; text(): string } {
+  const chunks: Buffer[] = [];
+  return {
+    stream: new Writable({
+      write(chunk, _enc, cb) {
+        chunks.push(Buffer.from(chunk));
+        cb();
+      },
+    }),
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+/** Runs the CLI in-process with argv and env; captures stdout and stderr. */
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<RunOutput> {
+  const out = sink();
+  const err = sink();
+  const code = await main(argv, { ...env }, { stdout: out.stream, stderr: err.stream });
+  const stdout = out.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr: err.text(), json };
+}
+
+/**
+ * Starts a registry and a simulated cluster whose kubelet pulls from it; returns undefined (test skipped) when the
+ * registry binary is missing. Everything is stopped at the end of the test.
+ */
+export async function startScenario(
+  t: Test,
+  opts: { registry?: RegistryOptions; controllers?: ControllerOptions; ns?: string } = {},
+): Promise<Scenario | undefined> {
+  if (!requireBin(t, 'docker-registry')) return undefined;
+  const registry = await startRegistry(opts.registry ?? {});
+  t.teardown(() => registry.stop());
+  const regOpts = registry.caPem ? { [registry.host]: { tls: true, ca: registry.caPem } } : {};
+  const cluster = await startCluster({
+    controllers: { readyDelayMs: 10, registries: regOpts, ...(opts.controllers ?? {}) },
+  });
+  t.teardown(() => cluster.stop());
+  const ns = opts.ns ?? 'shop';
+  cluster.store.create('/namespaces', { metadata: { name: ns } });
+  const tlsArgs = registry.caPem
+    ? ['--registry-ca', writeCa(cluster, registry.caPem)]
+    : ['--insecure-registry', registry.host];
+
+  const s: Scenario = {
+    cluster,
+    registry,
+    ns,
+    run: (args = [], env = {}) =>
+      runCli(
+        [
+          'run',
+          '--kubeconfig',
+          cluster.kubeconfigPath,
+          '-n',
+          ns,
+          '-o',
+          'json',
+          '--log-level',
+          'warn',
+          '--pod-timeout',
+          '20s',
+          ...tlsArgs,
+          ...args,
+        ],
+        env,
+      ),
+    create(kind, obj) {
+      const key = KEYS[kind];
+      if (!key) throw new Error(`scenario: no store key for ${kind}`);
+      obj.metadata.namespace ??= ns;
+      return cluster.store.create(key, obj);
+    },
+    async ready(count, timeoutMs = 15_000) {
+      await cluster.controllers!.waitFor((st) => {
+        const pods = st.listRefs('/pods', ns).filter((p) => !p.metadata.deletionTimestamp);
+        if (count !== undefined && pods.length !== count) return false;
+        return pods.every(
+          (p) =>
+            p.status?.phase === 'Running' &&
+            p.status?.conditions?.some((c: KObject) => c.type === 'Ready' && c.status === 'True'),
+        );
+      }, timeoutMs);
+    },
+    pods: () => cluster.store.list('/pods', ns),
+  };
+  return s;
+}
+
+function writeCa(cluster: Cluster, pem: string): string {
+  const path = `${cluster.dir}/registry-ca.pem`;
+  writeFileSync(path, pem);
+  return path;
+}
