@@ -185,6 +185,7 @@ if (requireBin(t, 'docker-registry')) {
   });
 
   t.test('a registry with Basic auth', async (t) => {
+    if (!requireBin(t, 'htpasswd')) return;
     const reg = await startRegistry({ auth: 'basic' });
     t.teardown(reg.stop);
     const { username, password } = reg.credentials as { username: string; password: string };
@@ -221,6 +222,7 @@ if (requireBin(t, 'docker-registry')) {
   });
 
   t.test('a registry with Bearer tokens', async (t) => {
+    if (!requireBin(t, 'openssl')) return; // the token signer's key
     const reg = await startRegistry({ auth: 'bearer' });
     t.teardown(reg.stop);
     const { username, password } = reg.credentials as { username: string; password: string };
@@ -372,6 +374,7 @@ if (requireBin(t, 'docker-registry')) {
   });
 
   t.test('credentials stay with their host and out of logs', async (t) => {
+    if (!requireBin(t, 'htpasswd') || !requireBin(t, 'openssl')) return;
     const regA = await startRegistry({ auth: 'basic' });
     t.teardown(regA.stop);
     const regB = await startRegistry({ auth: 'bearer', users: { bob: 'bob-password-xyz' } });
