@@ -77,8 +77,8 @@ function job(
         {
           apiVersion: 'batch/v1',
           kind: 'CronJob',
-          name: owner.metadata.name,
-          uid: owner.metadata.uid,
+          name: owner.metadata.name!,
+          uid: owner.metadata.uid!,
           controller: true,
         },
       ],
