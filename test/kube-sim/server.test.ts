@@ -775,3 +775,50 @@ t.test('when the scale subresource is patched then the workload replicas change'
   t.match(r.json, { kind: 'Scale', spec: { replicas: 3 }, status: { selector: 'a=b' } });
   t.equal(cluster.store.get('apps/deployments', 'default', 'scaled')!.spec.replicas, 3);
 });
+
+t.test(
+  'when a watch starts from a resourceVersion older than the kept history then it gets a 410 Expired event',
+  async (t) => {
+    const small = await startCluster({ controllers: false, historyLimit: 4 });
+    t.teardown(() => small.stop());
+    const from = small.store.resourceVersion;
+    for (let i = 0; i < 10; i++)
+      small.store.create('/configmaps', { metadata: { name: `c${i}`, namespace: 'default' } });
+    const w = openWatch(small, `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${from}`);
+    await w.ended;
+    t.equal(await w.status, 200, 'the real server answers 200 and reports the error in the stream');
+    t.match(w.events, [
+      {
+        type: 'ERROR',
+        object: { kind: 'Status', code: 410, reason: 'Expired', message: /^too old resource version/ },
+      },
+    ]);
+    const recent = openWatch(
+      small,
+      `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${Number(small.store.resourceVersion) - 1}`,
+    );
+    t.teardown(() => recent.close());
+    await recent.next(1);
+    t.match(
+      recent.events,
+      [{ type: 'ADDED', object: { metadata: { name: 'c9' } } }],
+      'a recent resourceVersion replays',
+    );
+  },
+);
+
+t.test('when a TokenRequest is posted for a ServiceAccount then the token authenticates as it', async (t) => {
+  cluster.store.create('/serviceaccounts', { metadata: { name: 'bot', namespace: 'default' } });
+  const r = await api(cluster, `${NS}/serviceaccounts/bot/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+  });
+  t.equal(r.status, 201);
+  t.equal(r.json.kind, 'TokenRequest');
+  const who = await api(cluster, '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+    token: r.json.status.token,
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+  });
+  t.equal(who.status, 201);
+  t.equal(who.json.status.userInfo.username, 'system:serviceaccount:default:bot');
+  t.equal((await api(cluster, `${NS}/serviceaccounts/ghost/token`, { body: {} })).status, 404);
+});

@@ -19,6 +19,8 @@ export interface StartClusterOptions {
   controllers?: false | ControllerOptions;
   /** BOOKMARK interval for watches that allow them (default 10 s). */
   bookmarkIntervalMs?: number;
+  /** How many change events watches can replay before a resourceVersion is 410 Expired (default 20,000). */
+  historyLimit?: number;
 }
 
 export interface KubeconfigOptions {
@@ -56,7 +58,7 @@ function token(): string {
 /** Starts a simulated cluster on 127.0.0.1 (port 0); rejects when TLS material or the listener cannot be set up. */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const tls = simulatorTls();
-  const store = new Store();
+  const store = new Store(opts.historyLimit ? { historyLimit: opts.historyLimit } : {});
   const auth = new Authenticator();
   const faults = new FaultInjector();
   const adminToken = token();

@@ -58,6 +58,7 @@ export const AUTHENTICATED_DEFAULT_RULES: readonly PolicyRule[] = [
     apiGroups: ['authorization.k8s.io'],
     resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
   },
+  { verbs: ['create'], apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'] },
 ];
 
 const SA_PREFIX = 'system:serviceaccount:';

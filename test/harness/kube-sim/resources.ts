@@ -230,6 +230,16 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     verbs: ['create'],
   },
   {
+    group: 'authentication.k8s.io',
+    version: 'v1',
+    resource: 'selfsubjectreviews',
+    kind: 'SelfSubjectReview',
+    singular: 'selfsubjectreview',
+    namespaced: false,
+    subresources: [],
+    verbs: ['create'],
+  },
+  {
     group: 'authorization.k8s.io',
     version: 'v1',
     resource: 'selfsubjectrulesreviews',

@@ -1,6 +1,7 @@
 // The API simulator's HTTPS front end: routing of the Kubernetes REST paths to the store, with discovery,
 // authentication, RBAC, selectors, pagination, patches, watches, server-side tables and Status errors.
 
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -695,12 +696,25 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     user: UserInfo,
   ): void {
     const dryRun = isDryRun(q);
+    if (r.subresource === 'token') {
+      send(res, 201, tokenRequest(r, body));
+      return;
+    }
     if (r.subresource === 'eviction') {
       send(res, 201, evictPod(store, r.namespace!, r.name!, body, dryRun));
       return;
     }
     if (r.subresource)
       throw new StoreError(404, 'NotFound', 'the server could not find the requested resource');
+    if (r.type.kind === 'SelfSubjectReview') {
+      send(res, 201, {
+        kind: 'SelfSubjectReview',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        status: { userInfo: { username: user.username, groups: user.groups } },
+      });
+      return;
+    }
     if (r.type.kind === 'SelfSubjectAccessReview') {
       send(res, 201, accessReview(user, body));
       return;
@@ -715,6 +729,24 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     // PrepareForCreate of the real registries: a client cannot set the status of a new object.
     if (r.type.subresources.includes('status') && r.type.kind !== 'Namespace') delete body.status;
     send(res, 201, store.create(key(r), body, { dryRun }));
+  }
+
+  /** serviceaccounts/<name>/token: a TokenRequest answered with a fresh bearer token for that ServiceAccount. */
+  function tokenRequest(r: ResourceRoute, body: Json): Json {
+    const sa = store.mustGet(key(r), r.namespace, r.name!);
+    const token = randomBytes(24).toString('base64url');
+    auth.addServiceAccount(token, r.namespace!, r.name!);
+    const seconds = body?.spec?.expirationSeconds ?? 3600;
+    return {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name: sa.metadata.name, namespace: sa.metadata.namespace, creationTimestamp: null },
+      spec: { audiences: [], ...(body?.spec ?? {}), expirationSeconds: seconds },
+      status: {
+        token,
+        expirationTimestamp: new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    };
   }
 
   function accessReview(user: UserInfo, body: Json): Json {

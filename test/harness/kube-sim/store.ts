@@ -121,8 +121,12 @@ export class Store extends EventEmitter {
   private readonly tables = new Map<string, Map<string, KObject>>();
   private readonly history: StoreEvent[] = [];
 
-  constructor() {
+  private readonly historyLimit: number;
+
+  /** historyLimit: how many change events watches can replay (older resourceVersions get 410 Expired). */
+  constructor(opts: { historyLimit?: number } = {}) {
     super();
+    this.historyLimit = opts.historyLimit ?? HISTORY_LIMIT;
     this.setMaxListeners(0);
     for (const ns of ['default', 'kube-system', 'kube-public']) {
       this.create('/namespaces', { metadata: { name: ns } });
@@ -153,7 +157,10 @@ export class Store extends EventEmitter {
       ...(previous ? { previous } : {}),
     };
     this.history.push(ev);
-    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
+    // Trimmed in batches: shifting a 20,000-entry array on every write would make bulk inserts quadratic.
+    if (this.history.length > this.historyLimit + Math.ceil(this.historyLimit / 4)) {
+      this.history.splice(0, this.history.length - this.historyLimit);
+    }
     this.emit('event', ev);
   }
 

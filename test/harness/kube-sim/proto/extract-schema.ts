@@ -28,6 +28,7 @@ const FILES = [
   'k8s.io/api/rbac/v1/generated.proto',
   'k8s.io/api/authorization/v1/generated.proto',
   'k8s.io/api/autoscaling/v1/generated.proto',
+  'k8s.io/api/authentication/v1/generated.proto',
 ];
 
 /** The kinds kubectl may send as protobuf to the simulator; the schema keeps what they reach. */
@@ -55,6 +56,8 @@ const ROOTS = [
   'k8s.io.api.authorization.v1.SelfSubjectAccessReview',
   'k8s.io.api.authorization.v1.SelfSubjectRulesReview',
   'k8s.io.api.autoscaling.v1.Scale',
+  'k8s.io.api.authentication.v1.TokenRequest',
+  'k8s.io.api.authentication.v1.SelfSubjectReview',
   'k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions',
 ];
 
