@@ -6,7 +6,7 @@ import { type ControllerOptions, startControllers } from '../../test/harness/kub
 import { barePod, pullSecret } from '../../test/harness/kube-sim/fixtures.ts';
 import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
 import { pushImage, type Registry, startRegistry } from '../../test/harness/registry/index.ts';
-import { requireBin } from '../../test/harness/require-bin.ts';
+import { requireBin, type SkipOrFail } from '../../test/harness/require-bin.ts';
 
 const NS = 'default';
 
@@ -32,7 +32,7 @@ function running(store: Store, name: string): boolean {
 }
 
 async function registry(
-  t: Parameters<Parameters<typeof t.test>[1]>[0],
+  t: SkipOrFail & { teardown(fn: () => unknown): void },
   opts: Parameters<typeof startRegistry>[0] = {},
 ): Promise<Registry | undefined> {
   if (!requireBin(t, 'docker-registry')) return undefined;
