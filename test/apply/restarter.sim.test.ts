@@ -11,9 +11,9 @@ import { runningDigest } from '../../lib/image/image-id.ts';
 import { createClients } from '../../lib/kube/api.ts';
 import { loadKubeConfig } from '../../lib/kube/config.ts';
 import { recordEvent } from '../../lib/kube/events.ts';
-import { createWorkloadResolver } from '../../lib/kube/owners.ts';
 import { listPods } from '../../lib/kube/pods.ts';
 import { PullSecretSource } from '../../lib/kube/pull-secrets.ts';
+import { resolveWorkloads } from '../../lib/kube/workloads.ts';
 import { silentLogger } from '../../lib/log.ts';
 import type { PodPlan } from '../../lib/plan/types.ts';
 import type { PodBehaviour } from '../harness/kube-sim/controllers/index.ts';
@@ -304,8 +304,8 @@ function deployment(name: string, replicas: number): KObject {
 async function stalePlans(sim: Sim, app: string): Promise<PodPlan[]> {
   const kc = loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }).kc;
   const { core, apps } = createClients(kc);
-  const resolve = createWorkloadResolver(apps);
   const pods: V1Pod[] = await listPods(core, { namespaces: [NS], labelSelector: `app=${app}` });
+  const { refs } = await resolveWorkloads(pods, apps);
   // Name order is the restarter's own order, so results[0] is the first pod it evicts.
   pods.sort((a, b) =>
     (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en', { numeric: true }),
@@ -313,7 +313,7 @@ async function stalePlans(sim: Sim, app: string): Promise<PodPlan[]> {
   return Promise.all(
     pods.map(async (p) => {
       const status = p.status?.containerStatuses?.find((s) => s.name === 'app');
-      const workload = await resolve(p);
+      const workload = refs.get(p.metadata?.uid ?? '');
       return {
         namespace: NS,
         name: p.metadata?.name as string,
