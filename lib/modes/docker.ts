@@ -110,15 +110,20 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
   };
   let engineDown: EngineFailure | undefined;
 
+  // Records a hard fault (one line each for the report); the first engine-unreachable one stops all later calls.
   const engineFailed = (f: EngineFailure): EngineFailure => {
-    if (!faults.includes(f.message)) faults.push(f.message);
-    if (f.kind === 'engine-unreachable' && !engineDown) {
-      engineDown = f;
+    if (f.kind === 'engine-unreachable') {
+      if (engineDown) return engineDown;
+      // Later tags fail with this message too, so it names the engine rather than the tag that found it down.
+      engineDown = { ...f, message: `Docker engine unreachable at ${endpoint}: ${f.message}` };
+      faults.push(engineDown.message);
       log.error(
         { err: f.message },
         'Docker engine unreachable: every remaining tag stays unknown (pods kept)',
       );
+      return engineDown;
     }
+    if (!faults.includes(f.message)) faults.push(f.message);
     return f;
   };
 
@@ -141,7 +146,7 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     if (r.ok) return r;
     counters.pullFailures++;
     if (r.kind === 'engine-unreachable' || r.kind === 'registry-unreachable' || r.kind === 'rate-limited') {
-      engineFailed(r);
+      return engineFailed(r);
     }
     return r;
   };
@@ -150,8 +155,7 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     if (engineDown) return engineDown;
     counters.inspects++;
     const r = await inspectImage(docker, name);
-    if (!r.ok) engineFailed(r);
-    return r;
+    return r.ok ? r : engineFailed(r);
   };
 
   // Tries the credentials in order (anonymous when there are none) until one pulls, like the kubelet. Moves on only
@@ -270,8 +274,7 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
       if (candidates.length === 0) return out;
       const version = await docker.version().catch((err: unknown) => classifyEngineError(err, 'version'));
       if ('ok' in version) {
-        const f = engineFailed({ ...version, kind: 'engine-unreachable' });
-        const state = failedState(f);
+        const state = failedState(engineFailed({ ...version, kind: 'engine-unreachable' }));
         for (const c of candidates) out.set(candidateKey(c.podUid, c.container, c.init), state);
         return out;
       }

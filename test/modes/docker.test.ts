@@ -18,7 +18,7 @@ import {
 } from '../../lib/plan/planner.ts';
 import type { PodPlan } from '../../lib/plan/types.ts';
 import { dockerConfigSecret, runningPod, secretTable } from '../harness/engine/fixtures.ts';
-import { type Engine, startDockerd, startPodman } from '../harness/engine/index.ts';
+import { type Engine, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
 import { pushImage, type Registry, startFaultProxy, startRegistry } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
 
@@ -56,7 +56,7 @@ const engines: Array<[string, () => Promise<Engine>]> = [
   ['podman', startPodman],
 ];
 
-if (requireBin(t, 'docker-registry')) {
+if (requireBin(t, 'docker-registry') && requireRoot(t, 'running dockerd and podman')) {
   for (const [bin, start] of engines) {
     if (!requireBin(t, bin)) continue;
     t.test(`on ${bin}`, async (t) => {

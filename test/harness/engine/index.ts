@@ -2,4 +2,5 @@
 
 export { startDockerd } from './dockerd.ts';
 export { startPodman } from './podman.ts';
+export { requireRoot } from './require-root.ts';
 export type { Engine, EngineOptions } from './types.ts';

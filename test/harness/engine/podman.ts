@@ -2,7 +2,7 @@
 // registries.conf and storage.conf under a temp dir, runc as the runtime, loopback registries over plain HTTP.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBin } from '../require-bin.ts';
@@ -15,6 +15,16 @@ process.once('exit', () => {
 });
 
 const toml = (s: string) => JSON.stringify(s);
+const OVERLAYFS_MAGIC = 0x794c7630;
+
+// overlay on overlay fails (a CI job inside a container): fall back to vfs there, which works anywhere.
+function storageDriver(dir: string): 'overlay' | 'vfs' {
+  try {
+    return statfsSync(dir).type === OVERLAYFS_MAGIC ? 'vfs' : 'overlay';
+  } catch {
+    return 'overlay';
+  }
+}
 
 /** Starts podman's API service and waits for /_ping; rejects (after cleaning up) when podman is missing or fails. */
 export async function startPodman(opts: EngineOptions = {}): Promise<Engine> {
@@ -26,7 +36,7 @@ export async function startPodman(opts: EngineOptions = {}): Promise<Engine> {
   for (const d of ['tmp', 'net', 'xdg']) mkdirSync(join(dir, d));
   writeFileSync(
     join(dir, 'storage.conf'),
-    `[storage]\ndriver = "overlay"\ngraphroot = ${toml(storage)}\nrunroot = ${toml(join(dir, 'run'))}\n`,
+    `[storage]\ndriver = "${storageDriver(dir)}"\ngraphroot = ${toml(storage)}\nrunroot = ${toml(join(dir, 'run'))}\n`,
   );
   writeFileSync(
     join(dir, 'containers.conf'),
