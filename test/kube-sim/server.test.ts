@@ -572,7 +572,19 @@ t.test('eviction', async (t) => {
     });
     const r = await evict('g1');
     t.equal(r.status, 429);
-    t.equal(r.json.reason, 'TooManyRequests');
+    t.equal(r.headers['retry-after'], '10');
+    t.match(r.json, {
+      reason: 'TooManyRequests',
+      details: {
+        retryAfterSeconds: 10,
+        causes: [
+          {
+            reason: 'DisruptionBudget',
+            message: 'The disruption budget pdb-g is still being processed by the server.',
+          },
+        ],
+      },
+    });
   });
 
   t.test('when two budgets select the pod then eviction is a 500', async (t) => {

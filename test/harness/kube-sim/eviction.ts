@@ -14,13 +14,15 @@ function podReady(pod: KObject): boolean {
   return (pod.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
 }
 
-function tooManyRequests(cause: string): StoreError {
+function tooManyRequests(cause: string, retryAfterSeconds = 0): StoreError {
   return new StoreError(
     429,
     'TooManyRequests',
     "Cannot evict pod as it would violate the pod's disruption budget.",
     {
       causes: [{ reason: 'DisruptionBudget', message: cause }],
+      // The real server suggests 10 s while the budget is unprocessed, and nothing when it is simply exhausted.
+      ...(retryAfterSeconds ? { retryAfterSeconds } : {}),
     },
   );
 }
@@ -91,6 +93,7 @@ export function evictPod(
   if ((st.observedGeneration ?? 0) < (pdb.metadata.generation ?? 1)) {
     throw tooManyRequests(
       `The disruption budget ${pdb.metadata.name} is still being processed by the server.`,
+      10,
     );
   }
   if ((st.disruptionsAllowed ?? 0) < 0) {
