@@ -5,7 +5,15 @@ import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
 import { podFromTemplate } from './pod-template.ts';
-import { intOrPercent, isPodActive, isPodAvailable, isPodReady, templateHash, writeStatus } from './util.ts';
+import {
+  createGenerated,
+  intOrPercent,
+  isPodActive,
+  isPodAvailable,
+  isPodReady,
+  templateHash,
+  writeStatus,
+} from './util.ts';
 
 const REVISION_LABEL = 'controller-revision-hash';
 
@@ -89,7 +97,7 @@ export class DaemonSetController implements Controller {
           { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
           { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
         ];
-        store.create(K.pods, pod);
+        createGenerated(store, K.pods, pod);
       } else if (running.length > 1) {
         const sorted = [...running].sort((a, b) =>
           (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),

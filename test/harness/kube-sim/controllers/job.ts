@@ -5,7 +5,15 @@ import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
 import { podFromTemplate } from './pod-template.ts';
-import { type Condition, getCondition, isoSeconds, isPodReady, setCondition, writeStatus } from './util.ts';
+import {
+  type Condition,
+  createGenerated,
+  getCondition,
+  isoSeconds,
+  isPodReady,
+  setCondition,
+  writeStatus,
+} from './util.ts';
 
 /** Pod annotation holding the 1-based attempt number the Job controller gave the pod (for jobOutcome hooks). */
 export const ATTEMPT_ANNOTATION = 'sim.k8s-auto-updater.io/attempt';
@@ -131,7 +139,7 @@ export class JobController implements Controller {
           annotations: { [ATTEMPT_ANNOTATION]: String(attempt) },
         });
         if (pod.spec.restartPolicy === 'Always') pod.spec.restartPolicy = 'Never';
-        store.create(K.pods, pod);
+        createGenerated(store, K.pods, pod);
       }
     }
     const wasSuspended = getCondition(conditions, 'Suspended');

@@ -2,7 +2,7 @@
 // honouring imagePullPolicy with a per-node image cache, reports imageID in the node's runtime format, runs the
 // pod lifecycle (init containers, Running, Ready, crash loops, run-to-completion exits) and removes terminating pods.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { KObject } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
@@ -25,7 +25,7 @@ import { ATTEMPT_ANNOTATION } from './job.ts';
 import { fits, type NodeSpec, nodeObject, nodeReady, nodeStatus, RUNTIME_ANNOTATION } from './nodes.ts';
 import { defaultPullPolicy } from './pod-template.ts';
 import type { TimerHandle } from './runtime.ts';
-import { type Condition, isoSeconds, setCondition, stableStringify } from './util.ts';
+import { type Condition, isoSeconds, sameStatus, setCondition } from './util.ts';
 
 /** Pod annotations that script the simulated containers (the `behaviour` hook can do the same). */
 export const SIM_ANNOTATIONS = {
@@ -133,8 +133,22 @@ interface PodRun {
 const BACKOFF_MAX_CRASH_MS = 2_000;
 const BACKOFF_MAX_PULL_MS = 5_000;
 
+let isoCache = { second: -1, text: '' };
+
 function nowIso(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== isoCache.second) isoCache = { second, text: isoSeconds(second * 1000) };
+  return isoCache.text;
+}
+
+/** 64 hex characters for container IDs: unique enough, and much cheaper than crypto for thousands of pods. */
+function hex64(): string {
+  let s = '';
+  while (s.length < 64)
+    s += Math.floor(Math.random() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
+  return s;
 }
 
 function sha256(s: string): string {
@@ -603,7 +617,7 @@ export class Kubelet {
   }
 
   private containerID(run: PodRun): string {
-    return `${containerIdScheme(run.runtime)}://${randomBytes(32).toString('hex')}`;
+    return `${containerIdScheme(run.runtime)}://${hex64()}`;
   }
 
   private async lifecycle(run: PodRun): Promise<void> {
@@ -864,7 +878,7 @@ export class Kubelet {
   private writePodStatus(pod: KObject, status: Record<string, unknown>): void {
     const cur = this.ctx.cache.get(K.pods, pod.metadata.namespace, pod.metadata.name!);
     if (!cur || cur.metadata.uid !== pod.metadata.uid) return;
-    if (stableStringify(cur.status ?? {}) === stableStringify(status)) return;
+    if (sameStatus(cur.status, status)) return;
     try {
       this.ctx.store.update(
         K.pods,
@@ -933,5 +947,3 @@ export function qosClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort
   if (!any) return 'BestEffort';
   return guaranteed ? 'Guaranteed' : 'Burstable';
 }
-
-export { isoSeconds };

@@ -6,7 +6,7 @@ import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
 import { podFromTemplate } from './pod-template.ts';
-import { isPodAvailable, isPodReady, ownerRef, stableStringify, templateHash, writeStatus } from './util.ts';
+import { isPodAvailable, isPodReady, ownerRef, sameStatus, templateHash, writeStatus } from './util.ts';
 
 const REVISION_LABEL = 'controller-revision-hash';
 
@@ -171,7 +171,6 @@ export class StatefulSetController implements Controller {
       updateRevision,
       collisionCount: fresh.status?.collisionCount ?? 0,
     };
-    if (stableStringify(status) !== stableStringify(fresh.status ?? {}))
-      writeStatus(store, K.statefulsets, fresh, status);
+    if (!sameStatus(status, fresh.status)) writeStatus(store, K.statefulsets, fresh, status);
   }
 }

@@ -1,7 +1,7 @@
 // Small helpers the controllers share: int-or-percent values, template hashes, conditions, pod predicates,
 // owner references and status writes that only touch the store when something changed.
 
-import type { KObject, OwnerReference, Store } from '../store.ts';
+import { type KObject, type OwnerReference, type Store, StoreError } from '../store.ts';
 
 /** RFC 3339 with second precision, as the API server serialises metav1.Time. */
 export function isoSeconds(ms: number): string {
@@ -101,6 +101,18 @@ export interface Condition {
   lastProbeTime?: string | null;
 }
 
+function sameCondition(old: Condition, c: Condition): boolean {
+  for (const k of Object.keys(c) as Array<keyof Condition>) {
+    if (c[k] !== undefined && old[k] !== c[k]) return false;
+  }
+  return true;
+}
+
+/** Whether two statuses are the same JSON (key order counts: a spurious write is harmless, a missed one is not). */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? {}) === JSON.stringify(b ?? {});
+}
+
 /** Finds a condition by type. */
 export function getCondition(conds: Condition[] | undefined, type: string): Condition | undefined {
   return conds?.find((c) => c.type === type);
@@ -126,7 +138,7 @@ export function setCondition(
       old && old.status === next.status && old.reason === next.reason && old.message === next.message;
     c.lastUpdateTime = same ? old.lastUpdateTime : now;
   }
-  if (old && stableStringify(old) === stableStringify({ ...old, ...c })) return list;
+  if (old && sameCondition(old, c)) return list;
   if (i >= 0) list[i] = c;
   else list.push(c);
   return list;
@@ -158,7 +170,7 @@ export function writeStatus(
   cached: KObject,
   status: Record<string, unknown>,
 ): void {
-  if (stableStringify(cached.status ?? {}) === stableStringify(status)) return;
+  if (sameStatus(cached.status, status)) return;
   store.update(
     key,
     { metadata: { name: cached.metadata.name, namespace: cached.metadata.namespace }, status },
@@ -182,4 +194,20 @@ export function scaleTo(
     if (annotations) o.metadata.annotations = { ...(o.metadata.annotations ?? {}), ...annotations };
     return undefined;
   });
+}
+
+/**
+ * Creates an object named by generateName, retrying when the random suffix collides (the real API server answers
+ * 409 too, and its controllers retry); other errors are thrown.
+ */
+export function createGenerated(store: Store, key: string, obj: KObject): KObject {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return store.create(key, obj);
+    } catch (e) {
+      const collision =
+        e instanceof StoreError && e.code === 409 && !obj.metadata.name && obj.metadata.generateName;
+      if (!collision || attempt >= 8) throw e;
+    }
+  }
 }
