@@ -28,9 +28,32 @@ export interface Scenario {
   run(args?: string[], env?: NodeJS.ProcessEnv): Promise<RunOutput>;
   /** Creates an object through the store (as an admin would). */
   create(kind: string, obj: KObject): KObject;
-  /** Waits until every pod of the namespace is Running and Ready (and there are `count` of them, if given). */
+  /**
+   * Waits until every pod of the namespace is Running and Ready (and there are `count` of them, if given), and no
+   * evicted pod is still terminating, so pods() then shows only the live ones.
+   */
   ready(count?: number, timeoutMs?: number): Promise<void>;
   pods(): KObject[];
+  /** The namespace's pods that are not terminating. */
+  live(): KObject[];
+  /** Sorted uids of the live pods (compare before/after a run). */
+  uids(): string[];
+  /** One pod from the store by name. */
+  pod(name: string): KObject | undefined;
+  /** The pod's (first container's) running digest from its status imageID. */
+  digestOf(pod: KObject, container?: string): string | undefined;
+  /** Waits until predicate(live pods of the namespace) holds, busy or not; rejects after timeoutMs (default 15 s). */
+  until(predicate: (pods: KObject[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** The arguments every run() gets before its own: kubeconfig, namespace, -o json, registry trust. */
+  baseArgs: string[];
+}
+
+export interface ScenarioOptions {
+  registry?: RegistryOptions;
+  controllers?: ControllerOptions;
+  ns?: string;
+  /** false: run() gets no --registry-ca / --insecure-registry for the scenario's registry (default true). */
+  trustRegistry?: boolean;
 }
 
 const KEYS: Record<string, string> = {
@@ -81,7 +104,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}): Promi
  */
 export async function startScenario(
   t: Test,
-  opts: { registry?: RegistryOptions; controllers?: ControllerOptions; ns?: string } = {},
+  opts: ScenarioOptions = {},
 ): Promise<Scenario | undefined> {
   if (!requireBin(t, 'docker-registry')) return undefined;
   const registry = await startRegistry(opts.registry ?? {});
@@ -93,33 +116,36 @@ export async function startScenario(
   t.teardown(() => cluster.stop());
   const ns = opts.ns ?? 'shop';
   cluster.store.create('/namespaces', { metadata: { name: ns } });
-  const tlsArgs = registry.caPem
-    ? ['--registry-ca', writeCa(cluster, registry.caPem)]
-    : ['--insecure-registry', registry.host];
+  // Every real namespace has its default ServiceAccount (the updater reads it for pull secrets).
+  cluster.store.create('/serviceaccounts', { metadata: { name: 'default', namespace: ns } });
+  const tlsArgs =
+    opts.trustRegistry === false
+      ? []
+      : registry.caPem
+        ? ['--registry-ca', writeCa(cluster, registry.caPem)]
+        : ['--insecure-registry', registry.host];
+  const baseArgs = [
+    'run',
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '-n',
+    ns,
+    '-o',
+    'json',
+    '--log-level',
+    'warn',
+    '--pod-timeout',
+    '20s',
+    ...tlsArgs,
+  ];
+  const terminating = (p: KObject) => !!p.metadata.deletionTimestamp;
 
   const s: Scenario = {
     cluster,
     registry,
     ns,
-    run: (args = [], env = {}) =>
-      runCli(
-        [
-          'run',
-          '--kubeconfig',
-          cluster.kubeconfigPath,
-          '-n',
-          ns,
-          '-o',
-          'json',
-          '--log-level',
-          'warn',
-          '--pod-timeout',
-          '20s',
-          ...tlsArgs,
-          ...args,
-        ],
-        env,
-      ),
+    baseArgs,
+    run: (args = [], env = {}) => runCli([...baseArgs, ...args], env),
     create(kind, obj) {
       const key = KEYS[kind];
       if (!key) throw new Error(`scenario: no store key for ${kind}`);
@@ -128,7 +154,9 @@ export async function startScenario(
     },
     async ready(count, timeoutMs = 15_000) {
       await cluster.controllers!.waitFor((st) => {
-        const pods = st.listRefs('/pods', ns).filter((p) => !p.metadata.deletionTimestamp);
+        const all = st.listRefs('/pods', ns);
+        if (all.some(terminating)) return false;
+        const pods = all;
         if (count !== undefined && pods.length !== count) return false;
         return pods.every(
           (p) =>
@@ -138,6 +166,26 @@ export async function startScenario(
       }, timeoutMs);
     },
     pods: () => cluster.store.list('/pods', ns),
+    live: () => cluster.store.list('/pods', ns).filter((p) => !terminating(p)),
+    uids: () =>
+      s
+        .live()
+        .map((p) => p.metadata.uid!)
+        .sort(),
+    until: (predicate, timeoutMs = 15_000) =>
+      cluster.controllers!.waitFor(
+        (st) => predicate(st.listRefs('/pods', ns).filter((p) => !terminating(p))),
+        timeoutMs,
+      ),
+    pod: (name) => cluster.store.list('/pods', ns).find((p) => p.metadata.name === name),
+    digestOf(pod, container) {
+      const st = (pod.status?.containerStatuses ?? []).find(
+        (c: KObject) => container === undefined || c.name === container,
+      );
+      const id: string | undefined = st?.imageID;
+      const at = id?.lastIndexOf('@') ?? -1;
+      return id && at >= 0 ? id.slice(at + 1) : undefined;
+    },
   };
   return s;
 }
@@ -146,4 +194,19 @@ function writeCa(cluster: Cluster, pem: string): string {
   const path = `${cluster.dir}/registry-ca.pem`;
   writeFileSync(path, pem);
   return path;
+}
+
+/** A pod of the -o json document by exact name, or the pods whose name starts with `<prefix>-` (workload pods). */
+// biome-ignore lint/suspicious/noExplicitAny: the JSON document is checked field by field in tests.
+export function jsonPods(json: any, prefix: string): any[] {
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
+  return (json?.pods ?? []).filter((p: any) => p.name === prefix || p.name.startsWith(`${prefix}-`));
+}
+
+/** Whether a pod is Running and Ready. */
+export function isReadyPod(p: KObject): boolean {
+  return (
+    p.status?.phase === 'Running' &&
+    (p.status?.conditions ?? []).some((c: KObject) => c.type === 'Ready' && c.status === 'True')
+  );
 }
