@@ -24,6 +24,8 @@ export interface RunRecord {
   finishedAt: string;
   exitCode: number;
   dryRun: boolean;
+  /** Where digests came from ("registry" or "docker"); absent in records of older versions. */
+  mode?: string;
   summary: RunCounts;
 }
 
@@ -39,7 +41,15 @@ const COUNT_KEYS: readonly (keyof RunCounts)[] = [
 /** Serialises a record as one compact line, keys in a fixed order. */
 export function encodeRunRecord(r: RunRecord): string {
   const summary = Object.fromEntries(COUNT_KEYS.map((k) => [k, r.summary[k]]));
-  return JSON.stringify({ v: 1, finishedAt: r.finishedAt, exitCode: r.exitCode, dryRun: r.dryRun, summary });
+  const mode = r.mode === undefined ? {} : { mode: r.mode };
+  return JSON.stringify({
+    v: 1,
+    finishedAt: r.finishedAt,
+    exitCode: r.exitCode,
+    dryRun: r.dryRun,
+    ...mode,
+    summary,
+  });
 }
 
 /** Parses a termination message into a record; undefined for anything else (e.g. log lines). Never throws. */
@@ -61,6 +71,7 @@ export function parseRunRecord(text: string | undefined | null): RunRecord | und
     finishedAt: r.finishedAt,
     exitCode: r.exitCode,
     dryRun: r.dryRun === true,
+    ...(typeof r.mode === 'string' ? { mode: r.mode } : {}),
     summary: Object.fromEntries(COUNT_KEYS.map((k) => [k, s[k] as number])) as unknown as RunCounts,
   };
 }

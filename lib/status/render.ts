@@ -115,6 +115,7 @@ function cronJobRows(r: CronJobReport): Row[] {
     const s = run.record.summary;
     rows.push(['  Exit code', String(run.record.exitCode)]);
     rows.push(['  Dry run', run.record.dryRun ? 'yes' : 'no']);
+    if (run.record.mode) rows.push(['  Mode', run.record.mode]);
     rows.push(['  Pods', `${s.pods} checked: ${s.current} current, ${s.stale} stale, ${s.skipped} skipped`]);
     rows.push(['  Restarts', `${s.restarted} restarted, ${s.failed} failed`]);
   } else if (run.message) {
