@@ -157,29 +157,62 @@ if (kubectlPath) {
     );
   });
 
-  t.test('create job --from=cronjob copies the job template and owns the job', async (t) => {
+  t.test('create job --from=cronjob copies the job template exactly and owns the job', async (t) => {
     cluster.store.create('/namespaces', { metadata: { name: 'cron' } });
+    // kubectl sends this Job as protobuf: a rich template checks the simulator decodes it to the same JSON.
+    const template = {
+      metadata: { labels: { app: 'nightly', tier: 'batch' }, annotations: { note: 'x' } },
+      spec: {
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 0,
+        activeDeadlineSeconds: 600,
+        nodeSelector: { disk: 'ssd' },
+        securityContext: { runAsUser: 0, runAsNonRoot: false, fsGroup: 2000 },
+        tolerations: [
+          {
+            key: 'dedicated',
+            operator: 'Equal',
+            value: 'batch',
+            effect: 'NoSchedule',
+            tolerationSeconds: 30,
+          },
+        ],
+        imagePullSecrets: [{ name: 'pull' }],
+        volumes: [
+          { name: 'scratch', emptyDir: {} },
+          { name: 'cfg', configMap: { name: 'cfg', defaultMode: 420, optional: false } },
+        ],
+        containers: [
+          {
+            name: 'run',
+            image: 'busybox:1.36',
+            command: ['/bin/sh', '-c'],
+            args: ['--once'],
+            env: [
+              { name: 'MODE', value: 'all' },
+              { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+            ],
+            ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+            resources: { limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '100m' } },
+            volumeMounts: [
+              { name: 'scratch', mountPath: '/tmp' },
+              { name: 'cfg', mountPath: '/etc/cfg', readOnly: true },
+            ],
+            readinessProbe: { httpGet: { path: '/ready', port: 'http', scheme: 'HTTP' }, periodSeconds: 5 },
+            livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 3 },
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+          },
+        ],
+      },
+    };
     const cj = cluster.store.create('batch/cronjobs', {
       metadata: { name: 'nightly', namespace: 'cron' },
       spec: {
         schedule: '0 3 * * *',
         suspend: true,
         jobTemplate: {
-          spec: {
-            template: {
-              spec: {
-                restartPolicy: 'Never',
-                containers: [
-                  {
-                    name: 'run',
-                    image: 'busybox:1.36',
-                    args: ['--once'],
-                    env: [{ name: 'MODE', value: 'all' }],
-                  },
-                ],
-              },
-            },
-          },
+          metadata: { labels: { from: 'cron' } },
+          spec: { backoffLimit: 0, ttlSecondsAfterFinished: 0, template },
         },
       },
     });
@@ -188,13 +221,17 @@ if (kubectlPath) {
     t.equal(r.stdout.trim(), 'job.batch/manual-1 created');
     const job = cluster.store.get('batch/jobs', 'cron', 'manual-1')!;
     t.equal(job.metadata.annotations?.['cronjob.kubernetes.io/instantiate'], 'manual');
+    t.same(job.metadata.labels, { from: 'cron' });
     t.match(job.metadata.ownerReferences, [
       { kind: 'CronJob', name: 'nightly', uid: cj.metadata.uid, controller: true },
     ]);
-    t.match(job.spec.template.spec.containers, [
-      { name: 'run', image: 'busybox:1.36', args: ['--once'], env: [{ name: 'MODE', value: 'all' }] },
-    ]);
-    t.equal(job.spec.template.spec.restartPolicy, 'Never');
+    t.same(
+      job.spec.template,
+      cj.spec.jobTemplate.spec.template,
+      'the template survives the protobuf round trip unchanged',
+    );
+    t.equal(job.spec.backoffLimit, 0, 'a zero in a pointer field is kept');
+    t.equal(job.spec.ttlSecondsAfterFinished, 0);
   });
 
   t.test('auth can-i with a ServiceAccount kubeconfig follows its RBAC bindings', async (t) => {

@@ -13,6 +13,48 @@ type Schema = Record<string, { map?: true; f: Record<string, FieldSpec> }>;
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
+/**
+ * Embedded Go structs with `json:",inline"`: protobuf nests them under a field, JSON flattens them into the parent
+ * (a Volume is `{name, emptyDir}`, not `{name, volumeSource: {emptyDir}}`). Every `localObjectReference` field
+ * (ConfigMap/Secret key selectors, env and volume sources) is inlined too.
+ */
+const INLINE = new Set([
+  'k8s.io.api.core.v1.Volume.volumeSource',
+  'k8s.io.api.core.v1.Probe.handler',
+  'k8s.io.api.core.v1.PersistentVolumeSpec.persistentVolumeSource',
+  'k8s.io.api.core.v1.EphemeralContainer.ephemeralContainerCommon',
+]);
+
+/**
+ * Non-pointer fields with `omitempty` that gogo-protobuf always writes: their zero value means "unset", and JSON
+ * would omit them. Pointer fields (replicas, gracePeriodSeconds, runAsUser…) keep their zeros.
+ */
+const OMIT_ZERO: Record<string, readonly string[]> = {
+  'k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta': ['generation'],
+  'k8s.io.api.core.v1.Container': ['stdin', 'stdinOnce', 'tty'],
+  'k8s.io.api.core.v1.EphemeralContainerCommon': ['stdin', 'stdinOnce', 'tty'],
+  'k8s.io.api.core.v1.PodSpec': ['hostNetwork', 'hostPID', 'hostIPC'],
+  'k8s.io.api.core.v1.VolumeMount': ['readOnly'],
+  'k8s.io.api.core.v1.ContainerPort': ['hostPort'],
+  'k8s.io.api.core.v1.Probe': [
+    'initialDelaySeconds',
+    'timeoutSeconds',
+    'periodSeconds',
+    'successThreshold',
+    'failureThreshold',
+  ],
+  'k8s.io.api.apps.v1.DeploymentSpec': ['minReadySeconds', 'paused'],
+  'k8s.io.api.apps.v1.ReplicaSetSpec': ['minReadySeconds'],
+  'k8s.io.api.apps.v1.StatefulSetSpec': ['minReadySeconds'],
+  'k8s.io.api.apps.v1.DaemonSetSpec': ['minReadySeconds'],
+};
+
+function omitZero(message: string, field: string, v: Json): boolean {
+  if (v !== 0 && v !== false) return false;
+  if (field === 'readOnly' && message.endsWith('VolumeSource')) return true;
+  return OMIT_ZERO[message]?.includes(field) ?? false;
+}
+
 let schema: Schema | undefined;
 function loadSchema(): Schema {
   schema ??= JSON.parse(readFileSync(new URL('./schema.json', import.meta.url), 'utf8')) as Schema;
@@ -125,13 +167,17 @@ function decodeMessage(name: string, b: Uint8Array): Json {
           out[field] ??= [];
           out[field].push(v);
         }
-      } else if (v !== undefined && v !== '') {
+      } else if (
+        (INLINE.has(`${name}.${field}`) || field === 'localObjectReference') &&
+        v &&
+        typeof v === 'object'
+      ) {
+        Object.assign(out, v);
+      } else if (v !== undefined && v !== '' && !omitZero(name, field, v)) {
         out[field] = v;
       }
     }
   }
-  // A non-pointer int64 that gogo always writes; JSON omits it when zero.
-  if (name === `${META}.ObjectMeta` && out.generation === 0) delete out.generation;
   return out;
 }
 
