@@ -1,6 +1,9 @@
 // Docker mode end to end on real engines: a private dockerd and a private Podman API service pull from the real
 // registry, and the real planner judges plain pod objects with the states the docker source returns.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import Dockerode from 'dockerode';
@@ -18,7 +21,7 @@ import {
 } from '../../lib/plan/planner.ts';
 import type { PodPlan } from '../../lib/plan/types.ts';
 import { dockerConfigSecret, runningPod, secretTable } from '../harness/engine/fixtures.ts';
-import { type Engine, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
+import { type Engine, engineTls, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
 import { pushImage, type Registry, startFaultProxy, startRegistry } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
 
@@ -366,5 +369,59 @@ if (requireBin(t, 'docker-registry') && requireRoot(t, 'running dockerd and podm
       const r = await pullImage(docker, { name: `${reg.host}/absent`, reference: 'v1' });
       t.match(r, { ok: false, kind: 'not-found', message: /manifest unknown/ });
     });
+  }
+  if (requireBin(t, 'dockerd') && requireBin(t, 'openssl')) {
+    t.test(
+      'when dockerd is reached over tcp with TLS then the client certificate directory is used',
+      async (t) => {
+        const reg = await startRegistry();
+        t.teardown(reg.stop);
+        const tls = engineTls();
+        const engine = await startDockerd({
+          tls: { caPem: tls.caPem, certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
+        });
+        t.teardown(engine.stop);
+        const certDir = (ca: string) => {
+          const dir = mkdtempSync(join(tmpdir(), 'docker-certs-'));
+          t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+          writeFileSync(join(dir, 'ca.pem'), ca);
+          writeFileSync(join(dir, 'cert.pem'), tls.clientCertPem);
+          writeFileSync(join(dir, 'key.pem'), tls.clientKeyPem);
+          return dir;
+        };
+        const image = await pushImage(reg, 'tls', 'v1', { seed: 'tls-1' });
+        const pods = [
+          runningPod({ name: 'a', image: `${reg.host}/tls:v1`, imageID: pullable(reg, 'tls', image.digest) }),
+        ];
+        const byUid = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
+        const resolveWith = async (dir: string) => {
+          const source = createDockerSource(
+            {
+              dockerHost: engine.tcpHost ?? '',
+              dockerTlsVerify: true,
+              dockerCertPath: dir,
+              registryConcurrency: 1,
+            },
+            { logger: silentLogger(), pullSecrets: secretTable([]) },
+          );
+          const states = await source.resolve(candidates(pods, ctx), byUid);
+          return { state: states.get(candidateKey('uid-a', 'app', false)), hard: source.hadHardFault() };
+        };
+
+        t.match(await resolveWith(certDir(tls.caPem)), {
+          state: { ok: true, digest: image.digest },
+          hard: false,
+        });
+        const stranger = engineTls();
+        t.match(
+          await resolveWith(certDir(stranger.caPem)),
+          {
+            state: { ok: false, reason: 'registry-unreachable', message: /Docker engine unreachable/ },
+            hard: true,
+          },
+          'an engine certificate the CA did not sign is refused',
+        );
+      },
+    );
   }
 }

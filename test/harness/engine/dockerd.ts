@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../registry/ports.ts';
 import { findBin } from '../require-bin.ts';
 import { captureOutput, killPidFile, removeTree, stopChild, waitReady } from './process.ts';
 import type { Engine, EngineOptions } from './types.ts';
@@ -33,9 +34,20 @@ export async function startDockerd(opts: EngineOptions = {}): Promise<Engine> {
     'log-level': 'warn',
   };
   writeFileSync(join(dir, 'daemon.json'), JSON.stringify(config));
+  const tcp: string[] = [];
+  let tcpHost: string | undefined;
+  if (opts.tls) {
+    writeFileSync(join(dir, 'tls-ca.pem'), opts.tls.caPem);
+    writeFileSync(join(dir, 'tls.crt'), opts.tls.certPem);
+    writeFileSync(join(dir, 'tls.key'), opts.tls.keyPem);
+    tcpHost = `tcp://127.0.0.1:${await freePort()}`;
+    tcp.push('-H', tcpHost, '--tlsverify', '--tlscacert', join(dir, 'tls-ca.pem'));
+    tcp.push('--tlscert', join(dir, 'tls.crt'), '--tlskey', join(dir, 'tls.key'));
+  }
   const child = spawn(
     bin,
     [
+      ...tcp,
       '--config-file',
       join(dir, 'daemon.json'),
       '-H',
@@ -72,5 +84,5 @@ export async function startDockerd(opts: EngineOptions = {}): Promise<Engine> {
     await stop();
     throw err;
   }
-  return { kind: 'dockerd', socketPath, host: `unix://${socketPath}`, stop };
+  return { kind: 'dockerd', socketPath, host: `unix://${socketPath}`, ...(tcpHost ? { tcpHost } : {}), stop };
 }

@@ -3,4 +3,5 @@
 export { startDockerd } from './dockerd.ts';
 export { startPodman } from './podman.ts';
 export { requireRoot } from './require-root.ts';
+export { type EngineTls, engineTls } from './tls.ts';
 export type { Engine, EngineOptions } from './types.ts';

@@ -7,6 +7,8 @@ export interface Engine {
   socketPath: string;
   /** `unix://<socketPath>`, as --docker-host takes it. */
   host: string;
+  /** dockerd with `tls`: `tcp://127.0.0.1:PORT`, the same API over TLS. */
+  tcpHost?: string;
   /** Stops the daemon (SIGTERM, then SIGKILL), unmounts and removes its temp dir; never rejects, idempotent. */
   stop(): Promise<void>;
 }
@@ -18,4 +20,9 @@ export interface EngineOptions {
    * 127.0.0.1 and localhost, which its prefix match applies to any port).
    */
   insecureRegistries?: readonly string[];
+  /**
+   * dockerd only: also listen on a loopback TCP port with `--tlsverify`: the server presents this certificate and
+   * accepts only clients with a certificate signed by `caPem` (see engineTls()).
+   */
+  tls?: { caPem: string; certPem: string; keyPem: string };
 }
