@@ -191,3 +191,93 @@ t.test('when a CronJob has a time zone then the schedule is read in it', async (
   c.cronjobs.tick(new Date(midnight + 1_000));
   t.ok(store.get('batch/jobs', NS, `tz-${midnight / 60_000}`), 'the Job for 00:00 UTC exists');
 });
+
+t.test('when a finished Job has ttlSecondsAfterFinished 0 then it is deleted with its pods', async (t) => {
+  const { store, c } = start(t);
+  store.create('batch/jobs', job('gone', NS, 'busybox:1.36', { spec: { ttlSecondsAfterFinished: 0 } }));
+  await c.settle((s) => !s.get('batch/jobs', NS, 'gone') && s.listRefs('/pods', NS).length === 0);
+  t.pass('the Job and its pods are gone');
+});
+
+t.test(
+  'when a Job pod has restartPolicy OnFailure then failed runs restart in place and count against backoffLimit',
+  async (t) => {
+    const { store, c } = start(t, {
+      crashBackoffMs: 2,
+      jobOutcome: (_j, attempt) => (attempt < 3 ? 'fail' : 'succeed'),
+    });
+    store.create(
+      'batch/jobs',
+      job('inplace', NS, 'busybox:1.36', {
+        podSpec: { restartPolicy: 'OnFailure' },
+        spec: { backoffLimit: 4 },
+      }),
+    );
+    await c.settle((s) => cond(s.get('batch/jobs', NS, 'inplace'), 'Complete')?.status === 'True');
+    const pods = store.listRefs('/pods', NS);
+    t.equal(pods.length, 1, 'one pod, restarted in place');
+    t.equal(pods[0]!.status.containerStatuses[0].restartCount, 2);
+    t.equal(pods[0]!.status.phase, 'Succeeded');
+  },
+);
+
+t.test(
+  'when a CronJob keeps more finished Jobs than its history limits then the oldest are deleted',
+  async (t) => {
+    const { store, c } = start(t);
+    store.create(
+      'batch/cronjobs',
+      cronJob('hist', NS, '* * * * *', 'busybox:1.36', { spec: { successfulJobsHistoryLimit: 2 } }),
+    );
+    await c.settle();
+    const base = Math.floor(Date.now() / 60_000) * 60_000;
+    for (let i = 1; i <= 4; i++) {
+      c.cronjobs.tick(new Date(base + i * 60_000 + 1_000));
+      await c.settle(
+        (s) => cond(s.get('batch/jobs', NS, `hist-${base / 60_000 + i}`), 'Complete')?.status === 'True',
+      );
+    }
+    c.cronjobs.tick(new Date(base + 4 * 60_000 + 2_000));
+    await c.settle();
+    t.same(
+      store
+        .listRefs('batch/jobs', NS)
+        .map((j) => j.metadata.name)
+        .sort(),
+      [`hist-${base / 60_000 + 3}`, `hist-${base / 60_000 + 4}`],
+    );
+  },
+);
+
+t.test(
+  'when a CronJob misses its start by more than startingDeadlineSeconds then that run is skipped',
+  async (t) => {
+    const { store, c } = start(t);
+    store.create(
+      'batch/cronjobs',
+      cronJob('late', NS, '0 * * * *', 'busybox:1.36', { spec: { startingDeadlineSeconds: 30 } }),
+    );
+    await c.settle();
+    const nextHour = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 3_600_000;
+    c.cronjobs.tick(new Date(nextHour + 120_000));
+    t.equal(store.listRefs('batch/jobs', NS).length, 0, 'two minutes late is past a 30 s deadline');
+    c.cronjobs.tick(new Date(nextHour + 3_600_000 + 10_000));
+    t.equal(store.listRefs('batch/jobs', NS).length, 1, 'ten seconds late is within it');
+  },
+);
+
+t.test('when a CronJob replaces a running Job then the old one is deleted', async (t) => {
+  const { store, c } = start(t, { runDurationMs: 60_000 });
+  store.create(
+    'batch/cronjobs',
+    cronJob('rep', NS, '* * * * *', 'busybox:1.36', { spec: { concurrencyPolicy: 'Replace' } }),
+  );
+  await c.settle();
+  const base = Math.floor(Date.now() / 60_000) * 60_000;
+  c.cronjobs.tick(new Date(base + 61_000));
+  c.cronjobs.tick(new Date(base + 121_000));
+  t.same(
+    store.listRefs('batch/jobs', NS).map((j) => j.metadata.name),
+    [`rep-${base / 60_000 + 2}`],
+  );
+});

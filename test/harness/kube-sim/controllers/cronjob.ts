@@ -49,6 +49,14 @@ function nextSchedule(schedule: string, timeZone: string | undefined, from: numb
   }
 }
 
+/** When a Job was scheduled for (its annotation, else its start), in ms: the order history limits trim in. */
+function scheduledAt(j: KObject): number {
+  const t = Date.parse(
+    j.metadata.annotations?.[SCHEDULED_AT] ?? j.status?.startTime ?? j.metadata.creationTimestamp ?? '',
+  );
+  return Number.isNaN(t) ? 0 : t;
+}
+
 export class CronJobController implements Controller {
   readonly enqueue: (key: string) => void;
   private readonly ctx: Ctx;
@@ -171,11 +179,7 @@ export class CronJobController implements Controller {
     for (const kind of ['Complete', 'Failed'] as const) {
       const done = jobs
         .filter((j) => jobFinished(j) === kind)
-        .sort((a, b) =>
-          (a.status?.startTime ?? a.metadata.creationTimestamp ?? '').localeCompare(
-            b.status?.startTime ?? b.metadata.creationTimestamp ?? '',
-          ),
-        );
+        .sort((a, b) => scheduledAt(a) - scheduledAt(b));
       for (const j of done.slice(0, Math.max(0, done.length - limits[kind]))) {
         this.ctx.store.delete(K.jobs, j.metadata.namespace, j.metadata.name!, {
           propagationPolicy: 'Background',
