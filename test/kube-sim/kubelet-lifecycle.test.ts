@@ -204,3 +204,21 @@ t.test(
     t.notOk(store.get('/pods', NS, 'fast'));
   },
 );
+
+t.test('when a running bare pod gets a new image then the container restarts on it', async (t) => {
+  const { store, c } = start(t);
+  c.kubelet.setSyntheticImage('app:2', `sha256:${'2'.repeat(64)}`);
+  store.create('/pods', barePod('swap', NS, 'app:1'));
+  await c.settle((s) => readyCond(s, 'swap')?.status === 'True');
+  store.mutate('/pods', NS, 'swap', (p) => {
+    p.spec.containers[0].image = 'app:2';
+    return undefined;
+  });
+  await c.settle((s) => cs(s, 'swap')?.image === 'docker.io/library/app:2' && cs(s, 'swap')?.ready === true);
+  t.match(cs(store, 'swap'), {
+    imageID: `docker.io/library/app@sha256:${'2'.repeat(64)}`,
+    restartCount: 1,
+    lastState: { terminated: {} },
+    state: { running: {} },
+  });
+});

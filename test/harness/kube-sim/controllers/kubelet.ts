@@ -409,7 +409,11 @@ export class Kubelet {
       this.schedule(pod);
       return;
     }
-    if (this.runs.has(key)) return;
+    const current = this.runs.get(key);
+    if (current) {
+      this.syncSpec(current, pod);
+      return;
+    }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
     const node = this.ctx.cache.get(K.nodes, undefined, pod.spec.nodeName);
     if (!node || !nodeReady(node)) return;
@@ -705,8 +709,58 @@ export class Kubelet {
     this.runContainer(run, c, nowIso());
     if (run.runToCompletion) {
       run.timers.push(this.ctx.rt.after(this.opts.runDurationMs ?? 20, () => void this.finish(run)));
+    } else if (!c.crash && !run.behaviour.neverReady) {
+      c.timers.push(
+        this.ctx.rt.after(run.behaviour.readyDelayMs, () => {
+          if (run.cancelled || !c.state.running) return;
+          c.ready = true;
+          this.write(run);
+        }),
+      );
     }
     this.write(run);
+  }
+
+  /**
+   * Follows spec changes of a running pod: a container whose image was changed (kubectl set image on a bare pod)
+   * is killed and started again on the new image, as the kubelet does.
+   */
+  private syncSpec(run: PodRun, pod: KObject): void {
+    run.pod = pod;
+    if (run.phase !== 'Running') return;
+    for (const c of run.containers) {
+      if (c.init) continue;
+      const spec = (pod.spec?.containers ?? []).find((x: KObject) => x.name === c.name);
+      if (!spec || spec.image === c.spec.image) continue;
+      let ref: ImageRef;
+      try {
+        ref = parseImage(spec.image ?? '');
+      } catch {
+        continue;
+      }
+      for (const t of c.timers) t.cancel();
+      c.timers = [];
+      const at = nowIso();
+      const startedAt = (c.state.running as { startedAt?: string } | undefined)?.startedAt ?? at;
+      c.lastState = {
+        terminated: {
+          exitCode: 0,
+          reason: 'Completed',
+          startedAt,
+          finishedAt: at,
+          containerID: c.containerID,
+        },
+      };
+      c.spec = spec;
+      c.ref = ref;
+      c.statusImage = formatStatusImage(run.runtime, spec.image, ref);
+      c.restartCount++;
+      c.ready = false;
+      c.started = false;
+      c.state = { waiting: { reason: 'ContainerCreating' } };
+      this.write(run);
+      void this.restart(run, c);
+    }
   }
 
   private envOf(pod: KObject, c: KObject, run: PodRun): Record<string, string> {
