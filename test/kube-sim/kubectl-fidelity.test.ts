@@ -234,6 +234,61 @@ if (kubectlPath) {
     t.equal(job.spec.ttlSecondsAfterFinished, 0);
   });
 
+  t.test('kubectl create commands (protobuf bodies) store the objects a real server would', async (t) => {
+    cluster.store.create('/namespaces', { metadata: { name: 'made' } });
+    const steps = [
+      ['create', 'deployment', 'd', '--image=nginx:1', '--replicas=2', '--port=80'],
+      [
+        'create',
+        'secret',
+        'docker-registry',
+        'pull',
+        '--docker-server=r.local:5000',
+        '--docker-username=u',
+        '--docker-password=p',
+      ],
+      ['create', 'role', 'r', '--verb=get,list', '--resource=pods,pods/eviction', '--resource-name=x'],
+      ['create', 'rolebinding', 'rb', '--role=r', '--serviceaccount=made:bot'],
+      ['create', 'pdb', 'p', '--selector=app=d', '--min-available=1'],
+      ['run', 'solo', '--image=nginx:1', '--labels=a=b', '--env=X=1', '--port=8080'],
+    ];
+    for (const args of steps) {
+      const r = await run(['-n', 'made', ...args]);
+      t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const get = (key: string, name: string) => cluster.store.get(key, 'made', name)!;
+    t.match(get('apps/deployments', 'd').spec, {
+      replicas: 2,
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+      template: {
+        spec: { containers: [{ name: 'nginx', image: 'nginx:1', ports: [{ containerPort: 80 }] }] },
+      },
+    });
+    const secret = get('/secrets', 'pull');
+    t.equal(secret.type, 'kubernetes.io/dockerconfigjson');
+    t.same(JSON.parse(Buffer.from(secret.data['.dockerconfigjson'], 'base64').toString('utf8')), {
+      auths: {
+        'r.local:5000': { username: 'u', password: 'p', auth: Buffer.from('u:p').toString('base64') },
+      },
+    });
+    t.same(get('rbac.authorization.k8s.io/roles', 'r').rules, [
+      { apiGroups: [''], resources: ['pods', 'pods/eviction'], resourceNames: ['x'], verbs: ['get', 'list'] },
+    ]);
+    t.same(get('rbac.authorization.k8s.io/rolebindings', 'rb').subjects, [
+      { kind: 'ServiceAccount', name: 'bot', namespace: 'made' },
+    ]);
+    t.same(get('policy/poddisruptionbudgets', 'p').spec, {
+      minAvailable: 1,
+      selector: { matchLabels: { app: 'd' } },
+    });
+    t.match(get('/pods', 'solo'), {
+      metadata: { labels: { a: 'b' } },
+      spec: {
+        containers: [{ name: 'solo', env: [{ name: 'X', value: '1' }], ports: [{ containerPort: 8080 }] }],
+      },
+    });
+  });
+
   t.test('auth can-i with a ServiceAccount kubeconfig follows its RBAC bindings', async (t) => {
     cluster.store.create('/namespaces', { metadata: { name: 'rbac' } });
     const kc = cluster.kubeconfig({

@@ -63,7 +63,8 @@ export function applyDefaults(o: KObject): void {
     case 'Deployment':
       if (!spec) break;
       spec.replicas ??= 1;
-      spec.strategy ??= { type: 'RollingUpdate' };
+      spec.strategy ??= {};
+      spec.strategy.type ||= 'RollingUpdate';
       if (spec.strategy.type === 'RollingUpdate') {
         spec.strategy.rollingUpdate ??= {};
         spec.strategy.rollingUpdate.maxUnavailable ??= '25%';
@@ -82,7 +83,8 @@ export function applyDefaults(o: KObject): void {
       if (!spec) break;
       spec.replicas ??= 1;
       spec.podManagementPolicy ??= 'OrderedReady';
-      spec.updateStrategy ??= { type: 'RollingUpdate' };
+      spec.updateStrategy ??= {};
+      spec.updateStrategy.type ||= 'RollingUpdate';
       if (spec.updateStrategy.type === 'RollingUpdate') {
         spec.updateStrategy.rollingUpdate ??= {};
         spec.updateStrategy.rollingUpdate.partition ??= 0;
@@ -92,7 +94,8 @@ export function applyDefaults(o: KObject): void {
       break;
     case 'DaemonSet':
       if (!spec) break;
-      spec.updateStrategy ??= { type: 'RollingUpdate' };
+      spec.updateStrategy ??= {};
+      spec.updateStrategy.type ||= 'RollingUpdate';
       if (spec.updateStrategy.type === 'RollingUpdate') {
         spec.updateStrategy.rollingUpdate ??= {};
         spec.updateStrategy.rollingUpdate.maxUnavailable ??= 1;
