@@ -21,7 +21,10 @@ for (const c of CASES) {
     async (t) => {
       const s = await startScenario(t, { controllers: { runtime: c.runtime } });
       if (!s) return;
-      const v1 = await pushImage(s.registry, 'shop/rt', '1.0', { format: 'docker', seed: `rt-v1-${c.runtime}` });
+      const v1 = await pushImage(s.registry, 'shop/rt', '1.0', {
+        format: 'docker',
+        seed: `rt-v1-${c.runtime}`,
+      });
       s.create(
         'Deployment',
         deployment('rt', s.ns, `${s.registry.host}/shop/rt:1.0`, {
@@ -32,7 +35,10 @@ for (const c of CASES) {
       await s.ready(2);
       const imageID: string = s.live()[0]!.status.containerStatuses[0].imageID;
       t.match(imageID, c.idPattern, `the kubelet reports a ${c.runtime} imageID`);
-      const v2 = await pushImage(s.registry, 'shop/rt', '1.0', { format: 'docker', seed: `rt-v2-${c.runtime}` });
+      const v2 = await pushImage(s.registry, 'shop/rt', '1.0', {
+        format: 'docker',
+        seed: `rt-v2-${c.runtime}`,
+      });
       const uids = s.uids();
 
       const res = await s.run();

@@ -122,7 +122,9 @@ t.test('when a pod is terminating then it is skipped even though it runs the old
   const old = s.live()[0]!;
   const v2 = await pushImage(s.registry, 'shop/term', '1.0', { seed: 'term-v2' });
   s.cluster.store.delete('/pods', s.ns, old.metadata.name!);
-  await s.until((pods) => pods.length === 1 && isReadyPod(pods[0]!) && pods[0]!.metadata.uid !== old.metadata.uid);
+  await s.until(
+    (pods) => pods.length === 1 && isReadyPod(pods[0]!) && pods[0]!.metadata.uid !== old.metadata.uid,
+  );
 
   const res = await s.run();
   t.equal(res.code, 0, res.stderr);
@@ -143,7 +145,10 @@ t.test(
     if (!s) return;
     const v1 = await pushImage(s.registry, 'shop/cache', '2.1', { seed: 'cache-v1' });
     const image = `${s.registry.host}/shop/cache:2.1`;
-    s.create('Deployment', deployment('explicit', s.ns, image, { container: { imagePullPolicy: 'IfNotPresent' } }));
+    s.create(
+      'Deployment',
+      deployment('explicit', s.ns, image, { container: { imagePullPolicy: 'IfNotPresent' } }),
+    );
     s.create('Deployment', deployment('implied', s.ns, image));
     await s.ready(2);
     const v2 = await pushImage(s.registry, 'shop/cache', '2.1', { seed: 'cache-v2' });

@@ -102,10 +102,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}): Promi
  * Starts a registry and a simulated cluster whose kubelet pulls from it; returns undefined (test skipped) when the
  * registry binary is missing. Everything is stopped at the end of the test.
  */
-export async function startScenario(
-  t: Test,
-  opts: ScenarioOptions = {},
-): Promise<Scenario | undefined> {
+export async function startScenario(t: Test, opts: ScenarioOptions = {}): Promise<Scenario | undefined> {
   if (!requireBin(t, 'docker-registry')) return undefined;
   const registry = await startRegistry(opts.registry ?? {});
   t.teardown(() => registry.stop());
