@@ -101,7 +101,6 @@ export class CronJobController implements Controller {
     }
     this.cleanupHistory(cj, jobs);
 
-    let created: KObject | undefined;
     if (!cj.spec?.suspend && cj.spec?.schedule) {
       const earliestBase = Date.parse(
         lastSchedule ?? cj.metadata.creationTimestamp ?? new Date(nowMs).toISOString(),
@@ -121,7 +120,7 @@ export class CronJobController implements Controller {
           for (const j of active)
             store.delete(K.jobs, ns, j.metadata.name!, { propagationPolicy: 'Background' });
         }
-        created = this.createJob(cj, due);
+        this.createJob(cj, due);
         lastSchedule = isoSeconds(due);
       }
     }
@@ -141,7 +140,6 @@ export class CronJobController implements Controller {
     if (lastSchedule) status.lastScheduleTime = lastSchedule;
     if (lastSuccess) status.lastSuccessfulTime = lastSuccess;
     writeStatus(store, K.cronjobs, cache.get(K.cronjobs, ns, name) ?? cj, status);
-    void created;
     const next = cj.spec?.schedule ? nextSchedule(cj.spec.schedule, cj.spec.timeZone, nowMs) : undefined;
     const sleep = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(10, next - nowMs + 10));
     rt.wakeUp(`cronjob|${key}`, sleep, () => this.enqueue(key));

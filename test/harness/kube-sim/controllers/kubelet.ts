@@ -208,10 +208,12 @@ export class Kubelet {
       .sort();
   }
 
+  /** A pod changed: bind, start, follow or terminate it on the next pass. */
   podChanged(pod: KObject): void {
     this.enqueuePod(`${pod.metadata.namespace}/${pod.metadata.name}`);
   }
 
+  /** A node changed: refresh its status and give waiting pods another chance to be scheduled or started. */
   nodeChanged(node: KObject): void {
     this.enqueueNode(`/${node.metadata.name}`);
     // Pods waiting for a node (or bound to one that just appeared) get another look.
@@ -352,7 +354,6 @@ export class Kubelet {
     const { store, cache } = this.ctx;
     const nodes = cache.list(K.nodes).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
     const fitting = nodes.filter((n) => fits(pod, n));
-    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     if (fitting.length === 0) {
       if (this.unschedulableNoted.has(pod.metadata.uid!)) return;
       this.unschedulableNoted.add(pod.metadata.uid!);
@@ -380,7 +381,6 @@ export class Kubelet {
       o.spec.nodeName = node.metadata.name;
       return undefined;
     });
-    void key;
   }
 
   // ---- pod lifecycle -----------------------------------------------------------------------------------------
