@@ -1,4 +1,4 @@
-// Measures docker mode (a pull per unique tag through dockerd) against registry mode (a HEAD per unique tag) on the
+// Measures docker mode (a pull per unique tag through dockerd, and podman when present) against registry mode (a HEAD per unique tag) on the
 // same 20 tags of the same registry. The timings are printed, not asserted; the digests both modes learn are.
 
 import { performance } from 'node:perf_hooks';
@@ -9,9 +9,9 @@ import { createDockerSource } from '../../lib/modes/docker.ts';
 import type { DigestSource } from '../../lib/modes/source.ts';
 import { candidates, type PlanContext, type TagState } from '../../lib/plan/planner.ts';
 import { runningPod } from '../harness/engine/fixtures.ts';
-import { requireRoot, startDockerd } from '../harness/engine/index.ts';
+import { type Engine, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
 import { pushImage, startRegistry } from '../harness/registry/index.ts';
-import { requireBin } from '../harness/require-bin.ts';
+import { haveBin, requireBin } from '../harness/require-bin.ts';
 
 const REFS = 20;
 const ctx: PlanContext = { optIn: false, compareConfigIds: true, now: new Date() };
@@ -62,28 +62,40 @@ if (requireBin(t, 'docker-registry') && requireBin(t, 'dockerd') && requireRoot(
         t.comment(`registry mode unavailable for comparison: ${(err as Error).message}`);
       }
 
-      const docker = createDockerSource(
-        { dockerHost: engine.host, dockerTlsVerify: false, registryConcurrency: 4 },
-        { logger: silentLogger(), pullSecrets: noSecrets },
-      );
-      const cold = await timed(docker, pods);
-      const warm = await timed(docker, pods);
-      t.equal(cold.states.size, REFS);
-      t.ok(
-        [...cold.states.values()].every((s) => s.ok),
-        'docker mode resolved every tag',
-      );
-      t.same(
-        digests(warm.states),
-        digests(cold.states),
-        'a second pull of unchanged tags gives the same digests',
-      );
-      t.comment(`docker mode (dockerd, concurrency 4): ${REFS} refs cold ${cold.ms} ms, warm ${warm.ms} ms`);
-      t.comment(`docker mode stats: ${JSON.stringify(docker.stats())}`);
+      const engines: Array<[string, () => Promise<Engine>]> = [['dockerd', startDockerd]];
+      if (haveBin('podman')) engines.push(['podman', startPodman]);
+      let reference: string[][] | undefined;
+      for (const [name, start] of engines) {
+        const engine = await start();
+        t.teardown(engine.stop);
+        const docker = createDockerSource(
+          { dockerHost: engine.host, dockerTlsVerify: false, registryConcurrency: 4 },
+          { logger: silentLogger(), pullSecrets: noSecrets },
+        );
+        const cold = await timed(docker, pods);
+        const warm = await timed(docker, pods);
+        t.equal(cold.states.size, REFS);
+        t.ok(
+          [...cold.states.values()].every((s) => s.ok),
+          `docker mode on ${name} resolved every tag`,
+        );
+        t.same(
+          digests(warm.states),
+          digests(cold.states),
+          'a second pull of unchanged tags gives the same digests',
+        );
+        if (reference) t.same(digests(cold.states), reference, `${name} learns the same digests as dockerd`);
+        reference ??= digests(cold.states);
+        t.comment(
+          `docker mode (${name}, concurrency 4): ${REFS} refs cold ${cold.ms} ms, warm ${warm.ms} ms`,
+        );
+        t.comment(`docker mode stats (${name}, both runs): ${JSON.stringify(docker.stats())}`);
+        await engine.stop();
+      }
 
       if (registrySource) {
         const viaRegistry = await timed(registrySource, pods);
-        t.same(digests(viaRegistry.states), digests(cold.states), 'registry mode learns the same digests');
+        t.same(digests(viaRegistry.states), reference, 'registry mode learns the same digests');
         t.comment(`registry mode (HEAD, concurrency 4): ${REFS} refs ${viaRegistry.ms} ms`);
         t.comment(`registry mode stats: ${JSON.stringify(registrySource.stats())}`);
         await registrySource.close();
