@@ -1,0 +1,159 @@
+// Digest mode end to end with a failing registry next to a healthy one: a hard fault on registry A (5xx, 429,
+// reset, timeout, malformed answer) keeps A's pods and fails the run, while B's stale pods are still restarted;
+// a missing Docker-Content-Digest is recovered by GET-and-hash; a deleted tag is a soft not-found.
+
+import t from 'tap';
+import { deployment } from '../harness/kube-sim/fixtures.ts';
+import type { KObject } from '../harness/kube-sim/store.ts';
+import {
+  deleteTag,
+  type Fault,
+  pushImage,
+  startFaultProxy,
+  startRegistry,
+} from '../harness/registry/index.ts';
+import { jsonPods, startScenario } from './scenario.ts';
+
+const always = { imagePullPolicy: 'Always' as const };
+
+const FAULTS: Array<{ name: string; fault: Fault; reason: string; args?: string[]; heads?: number }> = [
+  { name: '503', fault: { match: /\/manifests\//, status: 503 }, reason: 'registry-unreachable' },
+  { name: '500', fault: { match: /\/manifests\//, status: 500 }, reason: 'registry-unreachable' },
+  {
+    name: '429 with Retry-After',
+    fault: { match: /\/manifests\//, status: 429, retryAfterSeconds: 1 },
+    reason: 'rate-limited',
+    // The short Retry-After is waited out once, then the registry is given up for the run.
+    heads: 2,
+  },
+  {
+    name: 'connection reset',
+    fault: { match: /\/manifests\//, reset: true },
+    reason: 'registry-unreachable',
+  },
+  {
+    name: 'latency beyond --registry-timeout',
+    fault: { match: /\/manifests\//, latencyMs: 1500 },
+    reason: 'registry-unreachable',
+    args: ['--registry-timeout', '300ms'],
+  },
+  {
+    name: 'malformed body (no digest header, garbage manifest)',
+    fault: { match: /\/manifests\//, stripDigestHeader: true, malformedBody: true },
+    reason: 'registry-unreachable',
+  },
+];
+
+t.test('a registry failing hard keeps its pods while another registry is served', async (t) => {
+  const s = await startScenario(t);
+  if (!s) return;
+  const proxy = await startFaultProxy(s.registry);
+  t.teardown(() => proxy.stop());
+  const b = await startRegistry({});
+  t.teardown(() => b.stop());
+  const args = ['--insecure-registry', `${proxy.host},${b.host}`];
+
+  await pushImage(s.registry, 'shop/a', '1.0', { seed: 'fa-v1' });
+  await pushImage(b, 'shop/b', '1.0', { seed: 'fb-v1' });
+  s.create(
+    'Deployment',
+    deployment('alpha', s.ns, `${proxy.host}/shop/a:1.0`, { replicas: 2, container: always }),
+  );
+  s.create(
+    'Deployment',
+    deployment('beta', s.ns, `${b.host}/shop/b:1.0`, { replicas: 2, container: always }),
+  );
+  await s.ready(4);
+  const a2 = await pushImage(s.registry, 'shop/a', '1.0', { seed: 'fa-v2' });
+  const alphaUids = () =>
+    s
+      .live()
+      .filter((p: KObject) => p.metadata.name!.startsWith('alpha-'))
+      .map((p) => p.metadata.uid)
+      .sort();
+  const before = alphaUids();
+
+  let round = 0;
+  for (const f of FAULTS) {
+    await t.test(
+      `when registry A answers ${f.name} then A's pods are kept and B's are restarted, exit 1`,
+      async (t) => {
+        const bNext = await pushImage(b, 'shop/b', '1.0', { seed: `fb-v${2 + round++}` });
+        proxy.set(f.fault);
+        proxy.resetCounts();
+        const res = await s.run([...args, ...(f.args ?? [])]);
+        proxy.clear();
+        t.equal(res.code, 1, res.stderr);
+        t.equal(res.json.exitCode, 1);
+        for (const p of jsonPods(res.json, 'alpha')) {
+          t.equal(p.verdict, 'skipped', `${p.name} kept`);
+          t.equal(p.reason, f.reason);
+          t.equal(p.restart, null);
+        }
+        const beta = jsonPods(res.json, 'beta');
+        t.equal(beta.length, 2);
+        for (const p of beta) t.equal(p.restart?.outcome, 'restarted', `${p.name} restarted`);
+        t.equal(res.json.warnings.length, 1, 'one warning: registry A');
+        t.match(res.json.warnings[0], proxy.host, 'the warning names registry A');
+        t.notMatch(res.json.warnings.join('\n'), b.host, 'registry B is not blamed');
+        t.equal(res.json.stats.faultedRegistries, 1);
+        if (f.heads !== undefined) t.equal(proxy.counts().head, f.heads, 'manifest HEADs sent to A');
+        await s.ready(4);
+        t.same(alphaUids(), before, "A's pods are the same pods");
+        t.ok(
+          s
+            .live()
+            .filter((p) => p.metadata.name!.startsWith('beta-'))
+            .every((p) => s.digestOf(p) === bNext.digest),
+          "B's pods run B's new digest",
+        );
+      },
+    );
+  }
+
+  await t.test(
+    'when registry A omits Docker-Content-Digest then GET-and-hash finds the digest',
+    async (t) => {
+      proxy.set({ match: /\/manifests\//, stripDigestHeader: true });
+      proxy.resetCounts();
+      const res = await s.run(args);
+      t.equal(res.code, 0, res.stderr);
+      for (const p of jsonPods(res.json, 'alpha')) {
+        t.equal(p.containers[0].currentDigest, a2.digest, 'the hash of the raw body is the digest');
+        t.equal(p.restart?.outcome, 'restarted');
+      }
+      t.ok(res.json.stats.gets >= 1, 'the manifest was fetched to hash it');
+      t.same(res.json.warnings, []);
+      await s.ready(4);
+      proxy.clear();
+      t.ok(
+        s
+          .live()
+          .filter((p) => p.metadata.name!.startsWith('alpha-'))
+          .every((p) => s.digestOf(p) === a2.digest),
+      );
+    },
+  );
+
+  await t.test('when the tag was deleted then the pods are kept as not-found, exit 0', async (t) => {
+    const bNext = await pushImage(b, 'shop/b', '1.0', { seed: 'fb-after-delete' });
+    await deleteTag(s.registry, 'shop/a', '1.0');
+    const uids = alphaUids();
+    const res = await s.run(args);
+    t.equal(res.code, 0, res.stderr);
+    for (const p of jsonPods(res.json, 'alpha')) {
+      t.equal(p.verdict, 'skipped');
+      t.equal(p.reason, 'not-found');
+    }
+    t.same(res.json.warnings, [], 'a 404 is not a registry fault');
+    t.equal(res.json.summary.restarted, 2, "B's stale pods are restarted in the same run");
+    await s.ready(4);
+    t.same(alphaUids(), uids);
+    t.ok(
+      s
+        .live()
+        .filter((p) => p.metadata.name!.startsWith('beta-'))
+        .every((p) => s.digestOf(p) === bNext.digest),
+    );
+  });
+});
