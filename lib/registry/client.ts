@@ -12,6 +12,7 @@ import { isSchema1MediaType, MANIFEST_ACCEPT, mediaTypeOf } from './media-types.
 import {
   type ChildrenResult,
   failure,
+  isHardFailure,
   parseRetryAfter,
   type Resolution,
   type ResolutionFailure,
@@ -79,6 +80,8 @@ export class RegistryClient {
   readonly #now: () => number;
   /** The challenge each registry host answered with last: later repositories get their token up front. */
   readonly #hostAuth = new Map<string, Challenge>();
+  /** Per host: the challenge `GET /v2/` announced (see #ping). */
+  readonly #pings = new Map<string, Promise<Challenge | undefined>>();
   readonly #children = new Map<string, Promise<ChildrenResult>>();
 
   constructor(opts: RegistryClientOptions = {}) {
@@ -272,8 +275,46 @@ export class RegistryClient {
   /** One request with the auth this registry wants; answers one 401 challenge and retries once. */
   async #send(ctx: Ctx, method: 'HEAD' | 'GET', path: string): Promise<Outcome> {
     const url = new URL(path, ctx.base);
-    const known = this.#hostAuth.get(ctx.host);
+    const known = this.#hostAuth.get(ctx.host) ?? (await this.#ping(ctx));
+    return this.#sendWith(ctx, method, url, known);
+  }
+
+  /**
+   * The challenge a registry announces on `GET /v2/`, asked once per host and shared by concurrent callers (as docker
+   * clients do): a burst of first requests then goes out authenticated instead of each collecting the same 401.
+   * Only a hint: a request that still gets a 401 answers its own challenge.
+   */
+  #ping(ctx: Ctx): Promise<Challenge | undefined> {
+    let p = this.#pings.get(ctx.host);
+    if (p === undefined) {
+      p = this.#transport
+        .request({
+          method: 'GET',
+          url: new URL('/v2/', ctx.base),
+          headers: { 'user-agent': this.#userAgent },
+          maxBodyBytes: 64 * 1024,
+        })
+        .then(
+          (res) =>
+            res.status === 401
+              ? preferredChallenge(parseWWWAuthenticate(res.headers['www-authenticate'] ?? ''))
+              : undefined,
+          () => undefined,
+        );
+      this.#pings.set(ctx.host, p);
+    }
+    return p;
+  }
+
+  async #sendWith(
+    ctx: Ctx,
+    method: 'HEAD' | 'GET',
+    url: URL,
+    known: Challenge | undefined,
+  ): Promise<Outcome> {
     let pre = await this.#authorization(ctx, known, false, undefined);
+    // The token service itself is down or rate limiting: asking again through a fresh 401 would only repeat that.
+    if (typeof pre === 'object' && isHardFailure(pre)) return pre;
     if (typeof pre === 'object') {
       // The remembered challenge no longer works: forget it and let this request's own 401 say what to do.
       if (this.#hostAuth.get(ctx.host) === known) this.#hostAuth.delete(ctx.host);

@@ -27,6 +27,12 @@ async function server(t: { teardown(fn: () => void): void }, handler: Handler) {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
+      // The client's one-time `GET /v2/` auth probe: answered as an open registry and not recorded, so each test's
+      // handler sees (and scripts the challenges of) the real requests only.
+      if (req.url === '/v2/' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        return;
+      }
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       handler(req, res, body);
     });
