@@ -42,6 +42,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     short: 'n',
     type: 'string[]',
     arg: '<ns>',
+    default: [],
     description:
       "Namespace to check; repeat or comma-separate for several. Default: the namespace the job runs in, or the kubeconfig context's.",
     commands: BOTH,
