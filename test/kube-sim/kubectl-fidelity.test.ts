@@ -1,7 +1,7 @@
 // Real kubectl against the simulator (with its controllers): if kubectl cannot tell it from a real API server for
 // the commands below, the simulator is faithful enough for the project's end-to-end tests.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,6 +287,73 @@ if (kubectlPath) {
         containers: [{ name: 'solo', env: [{ name: 'X', value: '1' }], ports: [{ containerPort: 8080 }] }],
       },
     });
+  });
+
+  t.test('get -w prints the watch events of a pod as table rows', async (t) => {
+    cluster.store.create('/namespaces', { metadata: { name: 'watch' } });
+    const listenersBefore = cluster.store.listenerCount('event');
+    const child = spawn(
+      kubectl,
+      [
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--cache-dir',
+        cacheDir,
+        'get',
+        'pods',
+        '-n',
+        'watch',
+        '-w',
+        '--output-watch-events',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    t.teardown(() => {
+      child.kill();
+    });
+    let out = '';
+    const waiters: Array<[RegExp, () => void]> = [];
+    const seen = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`kubectl get -w never printed ${re}: ${out}`)),
+          20_000,
+        );
+        waiters.push([
+          re,
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        ]);
+      });
+    const onData = () => {
+      for (const w of [...waiters]) {
+        if (w[0].test(out)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w[1]();
+        }
+      }
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (c: string) => {
+      out += c;
+      onData();
+    });
+    // kubectl prints nothing for an empty list: its watch is open once the store has one more listener.
+    const deadline = Date.now() + 20_000;
+    while (cluster.store.listenerCount('event') <= listenersBefore) {
+      if (Date.now() > deadline) throw new Error('kubectl get -w never opened its watch');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    cluster.store.create('apps/deployments', deployment('watch', 'w', 1, 'nginx:1'));
+    await seen(/^ADDED\s+w-\S+\s+0\/1\s+Pending/m);
+    await seen(/^MODIFIED\s+w-\S+\s+1\/1\s+Running/m);
+    const name = podsOf('watch', 'w')[0]!.metadata.name!;
+    cluster.store.delete('/pods', 'watch', name);
+    await seen(new RegExp(`^DELETED\\s+${name}\\s`, 'm'));
+    t.match(out, /^EVENT\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m, 'one header line');
+    t.equal(out.match(/^EVENT/gm)?.length, 1);
   });
 
   t.test('auth can-i with a ServiceAccount kubeconfig follows its RBAC bindings', async (t) => {
