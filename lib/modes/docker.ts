@@ -19,7 +19,7 @@ import type { PodPullSecrets } from '../kube/pull-secrets.ts';
 import type { Logger } from '../log.ts';
 import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
-import { readDockerConfigFile } from './docker-config.ts';
+import { readDockerConfigFile } from '../registry/docker-config.ts';
 import { describeEndpoint, dockerodeOptions, parseDockerHost } from './docker-host.ts';
 import {
   authConfigFor,

@@ -10,7 +10,8 @@ import type { PodPullSecrets } from '../kube/pull-secrets.ts';
 import type { Logger } from '../log.ts';
 import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
 import { RegistryClient } from '../registry/client.ts';
-import { type Credential, Keyring, keyringFromSecrets, parseDockerConfig } from '../registry/credentials.ts';
+import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
+import { readDockerConfigFile } from '../registry/docker-config.ts';
 import { isIndexMediaType } from '../registry/media-types.ts';
 import type { ResolutionFailure } from '../registry/resolution.ts';
 import { DigestResolver } from '../registry/resolver.ts';
@@ -41,28 +42,6 @@ export function failureState(f: ResolutionFailure): TagState {
   return { ok: false, reason, message: f.message };
 }
 
-/** Reads the optional mounted docker config; a missing or unusable file is a configuration error (exit 2). */
-function readDockerConfig(path: string | undefined): Credential[] {
-  if (!path) return [];
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    // Never echo the content: the parse error could quote a credential.
-    throw new ConfigError(
-      `--docker-config: ${path} is not a readable JSON docker config (${(e as NodeJS.ErrnoException).code ?? 'invalid JSON'})`,
-    );
-  }
-  const warnings: string[] = [];
-  const entries = parseDockerConfig(json, `--docker-config ${path}`, warnings);
-  if (entries.length === 0) {
-    throw new ConfigError(
-      `--docker-config: ${path} holds no usable credentials${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
-    );
-  }
-  return entries;
-}
-
 /** Creates the registry digest source for one run; throws ConfigError for an unreadable CA or docker config. */
 export function createRegistrySource(config: RegistrySourceConfig, deps: RegistrySourceDeps): DigestSource {
   let ca: Buffer | undefined;
@@ -76,7 +55,7 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
       );
     }
   }
-  const extra = readDockerConfig(config.dockerConfig);
+  const extra = readDockerConfigFile(config.dockerConfig);
   const log = deps.logger.child({ component: 'registry' });
   const client = new RegistryClient({
     insecureRegistries: config.insecureRegistry,

@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
-import { type Credential, parseDockerConfig } from '../registry/credentials.ts';
+import { type Credential, parseDockerConfig } from './credentials.ts';
 
 /** The credentials in a docker config file, or none without a path; unreadable or empty files are ConfigErrors. */
 export function readDockerConfigFile(path: string | undefined): Credential[] {
