@@ -2,6 +2,7 @@
 // Returns the exit code: 0 success or nothing to do, 1 runtime failure or partial run, 2 configuration error.
 
 import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPlan, restarterDeps } from '../apply/restarter.ts';
 import type { RunConfig } from '../cli/config.ts';
@@ -85,13 +86,15 @@ async function createSource(
 export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<number> {
   const { logger } = deps;
   const now = deps.now ?? (() => new Date());
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
   const loaded = loadKubeConfig({
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
     ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
     env: deps.env,
   });
-  const clients = createClients(loaded.kc);
+  const clients = createClients(loaded, { userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}` });
   const scope = config.allNamespaces
     ? 'all namespaces'
     : config.namespaceRegex
@@ -120,6 +123,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
           : [loaded.namespace],
     ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
     ...(config.selector ? { labelSelector: config.selector } : {}),
+    project: true,
   });
   const workloads = await resolveWorkloads(pods, clients.apps, { log: logger });
   const self = selfPod(loaded, deps.env);
@@ -132,7 +136,10 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     now: now(),
   };
   const todo = candidates(pods, ctx);
-  logger.info({ pods: pods.length, candidates: todo.length }, 'pods listed');
+  logger.info(
+    { pods: pods.length, candidates: todo.length, elapsedMs: elapsed() },
+    'pods and workloads read',
+  );
 
   const pullSecrets = new PullSecretSource(clients.core, logger);
   const source = await createSource(config, {
@@ -148,6 +155,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     const podsByUid = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
     const tags = await source.resolve(todo, podsByUid);
     plan = buildPlan(pods, ctx, tags);
+    logger.info({ ...plan.summary, stats: source.stats(), elapsedMs: elapsed() }, 'plan built');
     const stale = plan.pods.filter((p) => p.verdict === 'stale');
     if (stale.length > 0) {
       const rdeps = restarterDeps(clients, logger);
@@ -183,6 +191,6 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     config.output === 'json' ? `${JSON.stringify(toJSONDocument(report), null, 2)}\n` : toText(report),
   );
   writeTerminationLog(report, deps.env, logger);
-  logger.info({ ...summary, exitCode, stats: report.stats }, 'run finished');
+  logger.info({ ...summary, exitCode, stats: report.stats, elapsedMs: elapsed() }, 'run finished');
   return exitCode;
 }
