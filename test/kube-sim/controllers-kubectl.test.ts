@@ -68,11 +68,38 @@ if (kubectlPath) {
     );
   });
 
+  t.test(
+    'when kubectl rollout undo targets a StatefulSet then its previous template comes back',
+    async (t) => {
+      const history = await run(['rollout', 'history', 'statefulset/db']);
+      t.equal(history.code, 0, history.stderr);
+      t.match(history.stdout, /^1\s/m);
+      t.match(history.stdout, /^2\s/m);
+      const undo = await run(['rollout', 'undo', 'statefulset/db']);
+      t.equal(undo.code, 0, undo.stderr);
+      t.equal(
+        cluster.store.get('apps/statefulsets', 'default', 'db')!.spec.template.spec.containers[0].image,
+        'postgres:16',
+      );
+      const status = await run(['rollout', 'status', 'statefulset/db', '--timeout=20s']);
+      t.equal(status.code, 0, status.stderr);
+      const again = await run(['rollout', 'history', 'statefulset/db']);
+      t.match(again.stdout, /^3\s/m, 'the restored template is the newest revision');
+    },
+  );
+
   t.test('when a DaemonSet rolls out then kubectl rollout status reports it rolled out', async (t) => {
     cluster.store.create('apps/daemonsets', daemonSet('agent', 'default', 'fluentd:1'));
     const res = await run(['rollout', 'status', 'daemonset/agent', '--timeout=20s']);
     t.equal(res.code, 0, res.stderr);
     t.match(res.stdout, /daemon set "agent" successfully rolled out/);
+    const set = await run(['set', 'image', 'daemonset/agent', 'app=fluentd:2']);
+    t.equal(set.code, 0, set.stderr);
+    const again = await run(['rollout', 'status', 'daemonset/agent', '--timeout=20s']);
+    t.equal(again.code, 0, again.stderr);
+    const history = await run(['rollout', 'history', 'daemonset/agent']);
+    t.equal(history.code, 0, history.stderr);
+    t.match(history.stdout, /^2\s/m, 'a ControllerRevision per template');
   });
 
   t.test(

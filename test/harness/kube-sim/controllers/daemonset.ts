@@ -5,6 +5,7 @@ import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
 import { podFromTemplate } from './pod-template.ts';
+import { ensureControllerRevision } from './revisions.ts';
 import {
   createGenerated,
   intOrPercent,
@@ -66,6 +67,7 @@ export class DaemonSetController implements Controller {
     const ds = cache.get(K.daemonsets, ns, name);
     if (!ds || ds.metadata.deletionTimestamp) return;
     const hash = templateHash(ds.spec?.template);
+    ensureControllerRevision(this.ctx, ds, `${name}-${hash}`, hash);
     const nodes = cache.list(K.nodes).filter((n) => !n.metadata.deletionTimestamp);
     const wanted = new Set(nodes.filter((n) => nodeWanted(ds, n)).map((n) => n.metadata.name!));
     const byNode = new Map<string, KObject[]>();

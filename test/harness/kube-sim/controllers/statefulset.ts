@@ -6,7 +6,8 @@ import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
 import { podFromTemplate } from './pod-template.ts';
-import { isPodAvailable, isPodReady, ownerRef, sameStatus, templateHash, writeStatus } from './util.ts';
+import { ensureControllerRevision } from './revisions.ts';
+import { isPodAvailable, isPodReady, sameStatus, templateHash, writeStatus } from './util.ts';
 
 const REVISION_LABEL = 'controller-revision-hash';
 
@@ -32,27 +33,6 @@ export class StatefulSetController implements Controller {
       this.enqueue(`${owner.obj.metadata.namespace}/${owner.obj.metadata.name}`);
   }
 
-  /** Makes sure a ControllerRevision holds this template; returns the revision's template for a revision name. */
-  private ensureRevision(sts: KObject, revName: string): void {
-    const { store, cache } = this.ctx;
-    if (cache.get(K.controllerrevisions, sts.metadata.namespace, revName)) return;
-    const revs = cache.ownedBy(sts.metadata.uid!, K.controllerrevisions);
-    const max = Math.max(0, ...revs.map((r) => Number(r.revision ?? 0)));
-    store.create(K.controllerrevisions, {
-      metadata: {
-        name: revName,
-        namespace: sts.metadata.namespace,
-        labels: {
-          ...(sts.spec?.template?.metadata?.labels ?? {}),
-          [REVISION_LABEL]: revName.slice(sts.metadata.name!.length + 1),
-        },
-        ownerReferences: [ownerRef(sts)],
-      },
-      data: { spec: { template: { ...structuredClone(sts.spec.template ?? {}), $patch: 'replace' } } },
-      revision: max + 1,
-    });
-  }
-
   private templateFor(sts: KObject, revName: string): KObject | undefined {
     const rev = this.ctx.cache.get(K.controllerrevisions, sts.metadata.namespace, revName);
     const t = rev?.data?.spec?.template;
@@ -67,8 +47,9 @@ export class StatefulSetController implements Controller {
     const sts = cache.get(K.statefulsets, ns, name);
     if (!sts || sts.metadata.deletionTimestamp) return;
     const replicas = sts.spec?.replicas ?? 1;
-    const updateRevision = `${name}-${templateHash(sts.spec?.template)}`;
-    this.ensureRevision(sts, updateRevision);
+    const hash = templateHash(sts.spec?.template);
+    const updateRevision = `${name}-${hash}`;
+    ensureControllerRevision(this.ctx, sts, updateRevision, hash);
     const currentRevision: string = sts.status?.currentRevision ?? updateRevision;
     const ordered = (sts.spec?.podManagementPolicy ?? 'OrderedReady') === 'OrderedReady';
     const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
