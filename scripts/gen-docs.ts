@@ -50,7 +50,7 @@ function typeOf(spec: OptionSpec): string {
 function defaultOf(spec: OptionSpec): string {
   const d = spec.default;
   if (d === undefined) return '—';
-  if (Array.isArray(d)) return d.length === 0 ? 'none' : `\`${d.join(',')}\``;
+  if (Array.isArray(d)) return d.length === 0 ? '—' : `\`${d.join(',')}\``;
   if (spec.type === 'duration') return `\`${formatDuration(d as number)}\``;
   return `\`${String(d)}\``;
 }

@@ -324,11 +324,8 @@ t.test(
   },
 );
 
-// todo until lib/cli/config.ts handles an unset --namespace: toRunConfig reads `namespace.length` of undefined
-// (the option has no default), so `run` without -n, i.e. the chart's default scope, crashes with a TypeError.
 t.test(
   'when the chart is installed with its default scope then the updater checks its own namespace',
-  { todo: 'run without --namespace crashes in toRunConfig (lib/cli/config.ts)' },
   async (t) => {
     const bed = await startBed(t);
     if (!bed) return;
