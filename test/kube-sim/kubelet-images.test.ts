@@ -178,17 +178,19 @@ for (const auth of ['basic', 'bearer'] as const) {
       store.create('/secrets', pullSecret('regcred', NS, reg.host, username, password));
       store.create(
         '/pods',
-        barePod('with', NS, `${reg.host}/private/app:1.0`, { imagePullSecrets: ['regcred'] }),
+        barePod('with', NS, `${reg.host}/private/app:1.0`, {
+          imagePullSecrets: ['regcred'],
+          container: { imagePullPolicy: 'Always' },
+        }),
       );
       store.create('/secrets', pullSecret('wrong', NS, reg.host, username, `${password}-not`));
       store.create(
         '/pods',
-        barePod(
-          'without',
-          NS,
-          `${reg.host}/private/app:1.0`,
-          auth === 'bearer' ? { imagePullSecrets: ['wrong'] } : {},
-        ),
+        barePod('without', NS, `${reg.host}/private/app:1.0`, {
+          // Always: with IfNotPresent the node's cached copy (pulled for 'with') would run without any auth check.
+          container: { imagePullPolicy: 'Always' },
+          ...(auth === 'bearer' ? { imagePullSecrets: ['wrong'] } : {}),
+        }),
       );
       await c.settle(
         (s) => running(s, 'with') && !!status(s, 'without')?.containerStatuses?.[0]?.state?.waiting,
@@ -287,4 +289,27 @@ t.test('when a pod has init containers then they complete first with their image
     st.conditions.map((x: KObject) => `${x.type}=${x.status}`),
     ['Initialized=True', 'Ready=True', 'ContainersReady=True', 'PodScheduled=True'],
   );
+});
+
+t.test('when an Always container crash-loops then every restart resolves the tag again', async (t) => {
+  const reg = await registry(t);
+  if (!reg) return;
+  const v1 = await pushImage(reg, 'loop', 'v1', { seed: 'first' });
+  const { store, c } = start(t, { crashAfterMs: 5, crashBackoffMs: 20 });
+  const image = `${reg.host}/loop:v1`;
+  store.create(
+    '/pods',
+    barePod('loop', NS, image, {
+      container: { imagePullPolicy: 'Always' },
+      podAnnotations: { 'sim.k8s-auto-updater.io/crash-loop': 'true' },
+    }),
+  );
+  await c.waitFor(
+    (s) => status(s, 'loop')?.containerStatuses?.[0]?.imageID === `${reg.host}/loop@${v1.digest}`,
+  );
+  const v2 = await pushImage(reg, 'loop', 'v1', { seed: 'second' });
+  await c.waitFor(
+    (s) => status(s, 'loop')?.containerStatuses?.[0]?.imageID === `${reg.host}/loop@${v2.digest}`,
+  );
+  t.ok(status(store, 'loop').containerStatuses[0].restartCount >= 1, 'it got there by restarting');
 });
