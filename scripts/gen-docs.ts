@@ -1,6 +1,7 @@
 // Generates docs/configuration.md from the option table (lib/cli/options.ts): `npm run docs` writes it,
 // `node scripts/gen-docs.ts --check` fails when the committed file is stale (test/docs/drift.test.ts does the same).
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatDuration } from '../lib/cli/duration.ts';
@@ -75,8 +76,25 @@ function optionTable(command: Command): string[] {
   return rows;
 }
 
-/** The whole document, deterministic (no dates), from the option table. Never throws. */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+// The project's formatter (biome) also formats Markdown: the generated file must already be in its shape, or
+// `npm run lint` and this generator would disagree. Unformatted text is kept when biome cannot run.
+function formatLikeBiome(text: string, path: string): string {
+  const r = spawnSync(`${ROOT}node_modules/.bin/biome`, ['format', `--stdin-file-path=${path}`], {
+    cwd: ROOT,
+    input: text,
+    encoding: 'utf8',
+  });
+  return r.status === 0 && r.stdout ? r.stdout : text;
+}
+
+/** The whole document, deterministic (no dates), from the option table, formatted by biome. Never throws. */
 export function renderConfigurationDoc(): string {
+  return formatLikeBiome(rawConfigurationDoc(), 'docs/configuration.md');
+}
+
+function rawConfigurationDoc(): string {
   const lines = [
     '# Configuration',
     '',
