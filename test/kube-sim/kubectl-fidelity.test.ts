@@ -406,6 +406,27 @@ if (kubectlPath) {
       'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:rbac:updater" cannot list resource "pods" in API group "" in the namespace "default"',
     );
     t.equal((await run(['get', 'pods'], kc)).code, 0, 'the granted namespace lists fine');
+    const asSA = await run([
+      'auth',
+      'can-i',
+      'create',
+      'pods',
+      '--subresource=eviction',
+      '-n',
+      'rbac',
+      '--as=system:serviceaccount:rbac:updater',
+    ]);
+    t.equal(asSA.stdout.trim(), 'yes', 'the admin impersonating the ServiceAccount sees its rights');
+    const asOther = await run([
+      'auth',
+      'can-i',
+      'list',
+      'pods',
+      '-n',
+      'rbac',
+      '--as=system:serviceaccount:rbac:nobody',
+    ]);
+    t.equal(asOther.stdout.trim(), 'no');
   });
 
   t.test(

@@ -206,3 +206,29 @@ t.test('when a user asks SelfSubjectAccessReview then the answer follows its bin
   });
   t.equal(admin.json.status.allowed, true, 'system:masters may do anything');
 });
+
+t.test(
+  "when a request impersonates a ServiceAccount then it gets exactly that account's rights",
+  async (t) => {
+    const as = { 'Impersonate-User': 'system:serviceaccount:team-a:reader' };
+    t.equal((await api(cluster, '/api/v1/namespaces/team-a/pods', { headers: as })).status, 200);
+    const del = await api(cluster, '/api/v1/namespaces/team-a/pods/web', { method: 'DELETE', headers: as });
+    t.equal(del.status, 403, 'the admin acting as the reader cannot delete');
+    t.match(del.json.message, /User "system:serviceaccount:team-a:reader" cannot delete/);
+    const grouped = await api(cluster, '/api/v1/nodes', {
+      headers: { 'Impersonate-User': 'carol', 'Impersonate-Group': ['ops', 'other'] },
+    });
+    t.equal(grouped.status, 200, 'impersonated groups carry their bindings');
+
+    const token = cluster.serviceAccountToken('team-a', 'reader');
+    const denied = await api(cluster, '/api/v1/namespaces/team-a/pods', {
+      token,
+      headers: { 'Impersonate-User': 'admin' },
+    });
+    t.equal(denied.status, 403);
+    t.equal(
+      denied.json.message,
+      'users "admin" is forbidden: User "system:serviceaccount:team-a:reader" cannot impersonate resource "users" in API group "" at the cluster scope',
+    );
+  },
+);

@@ -16,6 +16,8 @@ export interface ApiRequest {
   accept?: string;
   /** Bearer token; defaults to the cluster's admin token. `null` sends no Authorization header. */
   token?: string | null;
+  /** Extra request headers (e.g. Impersonate-User). */
+  headers?: Record<string, string | string[]>;
 }
 
 export interface ApiResponse {
@@ -55,6 +57,7 @@ export function api(
               }
             : {}),
           Accept: opts.accept ?? 'application/json',
+          ...opts.headers,
         },
       },
       (res) => {

@@ -175,3 +175,48 @@ export function forbiddenReason(user: UserInfo, a: RequestAttributes): string {
   const scope = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope';
   return `User "${user.username}" cannot ${a.verb} resource "${res}" in API group "${a.apiGroup}" ${scope}`;
 }
+
+/** The `Impersonate-User` / `Impersonate-Group` headers (`kubectl --as`, `--as-group`). */
+export interface ImpersonationRequest {
+  user: string;
+  groups: string[];
+}
+
+/**
+ * The user a request acts as after impersonation, or a 403 message when the requester may not impersonate
+ * (the real filter checks the `impersonate` verb on users, groups and serviceaccounts).
+ */
+export function impersonate(
+  store: Store,
+  requester: UserInfo,
+  want: ImpersonationRequest,
+): { user: UserInfo } | { forbidden: string; details: Record<string, string> } {
+  const sa = want.user.startsWith(SA_PREFIX) ? want.user.slice(SA_PREFIX.length).split(':') : undefined;
+  const checks: ResourceAttributes[] = [
+    sa?.length === 2
+      ? { verb: 'impersonate', apiGroup: '', resource: 'serviceaccounts', namespace: sa[0]!, name: sa[1]! }
+      : { verb: 'impersonate', apiGroup: '', resource: 'users', namespace: '', name: want.user },
+    ...want.groups.map((g) => ({
+      verb: 'impersonate',
+      apiGroup: '',
+      resource: 'groups',
+      namespace: '',
+      name: g,
+    })),
+  ];
+  for (const a of checks) {
+    if (!authorize(store, requester, a)) {
+      return {
+        forbidden: `${a.resource} "${a.name}" is forbidden: ${forbiddenReason(requester, a)}`,
+        details: { name: a.name!, kind: a.resource },
+      };
+    }
+  }
+  const groups = want.groups.length
+    ? [...want.groups]
+    : sa?.length === 2
+      ? ['system:serviceaccounts', `system:serviceaccounts:${sa[0]}`]
+      : [];
+  if (!groups.includes('system:authenticated')) groups.push('system:authenticated');
+  return { user: { username: want.user, groups } };
+}

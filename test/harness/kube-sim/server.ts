@@ -17,7 +17,13 @@ import {
 } from './discovery.ts';
 import type { FaultInjector } from './faults.ts';
 import { type ListWatchContext, serveList, serveWatch } from './list-watch.ts';
-import { type Authenticator, authorize, forbiddenReason, type RequestAttributes } from './rbac.ts';
+import {
+  type Authenticator,
+  authorize,
+  forbiddenReason,
+  impersonate,
+  type RequestAttributes,
+} from './rbac.ts';
 import { parseBody, REASONS, readBody, send, sendError, sendStatus } from './respond.ts';
 import { parseRoute, verbOf } from './routing.ts';
 import type { Store } from './store.ts';
@@ -109,10 +115,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const method = (req.method ?? 'GET').toUpperCase();
     if (await injectFault(req, res, method, url.pathname)) return;
     const body = await readBody(req);
-    const user = auth.authenticate(req.headers.authorization);
+    let user = auth.authenticate(req.headers.authorization);
     if (!user) {
       sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
       return;
+    }
+    const asUser = req.headersDistinct['impersonate-user']?.[0];
+    if (asUser) {
+      const r = impersonate(store, user, {
+        user: asUser,
+        groups: req.headersDistinct['impersonate-group'] ?? [],
+      });
+      if ('forbidden' in r) {
+        sendStatus(res, 403, 'Forbidden', r.forbidden, r.details);
+        return;
+      }
+      user = r.user;
     }
     const route = parseRoute(url.pathname);
     if ('notFound' in route) {
