@@ -1,8 +1,10 @@
 // Builds the Kubernetes API clients once and defines the narrow interfaces the rest of the code depends on,
 // plus the mapping of client-node failures to KubeApiError with the server's own Status message.
 
-import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod, Watch } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { KubeApiError } from '../errors.ts';
+import type { KubeConnection } from './kubeconfig.ts';
+import { createRestClient, type Query, type RestClient, type RestOptions, seg } from './rest.ts';
 
 /** Lists pods and namespaces (pods.ts). */
 export type PodLister = Pick<CoreV1Api, 'listNamespacedPod' | 'listPodForAllNamespaces' | 'listNamespace'>;
@@ -16,6 +18,25 @@ export type EventWriter = Pick<CoreV1Api, 'createNamespacedEvent'>;
 export type SecretReader = Pick<CoreV1Api, 'readNamespacedSecret' | 'readNamespacedServiceAccount'>;
 /** Reads ReplicaSets to find their Deployment. */
 export type OwnerReader = Pick<AppsV1Api, 'readNamespacedReplicaSet'>;
+
+/** Every core/v1 call the updater makes. */
+export type CoreApi = PodLister &
+  PodReader &
+  Evicter &
+  EventWriter &
+  SecretReader &
+  Pick<CoreV1Api, 'readNamespacedReplicationController'>;
+/** The workload reads (apps/v1, plus core/v1 ReplicationControllers so one object serves workloads.ts). */
+export type AppsApi = Pick<
+  AppsV1Api,
+  | 'readNamespacedReplicaSet'
+  | 'readNamespacedDeployment'
+  | 'readNamespacedStatefulSet'
+  | 'readNamespacedDaemonSet'
+> &
+  Pick<CoreV1Api, 'readNamespacedReplicationController'>;
+/** The batch/v1 reads of `status`. */
+export type BatchApi = Pick<BatchV1Api, 'readNamespacedCronJob' | 'listNamespacedJob'>;
 
 export type PodWatchEvent = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -31,48 +52,109 @@ export type PodWatcher = (
 ) => Promise<{ abort(): void }>;
 
 export interface KubeClients {
-  kc: KubeConfig;
-  core: CoreV1Api;
-  apps: AppsV1Api;
+  core: CoreApi;
+  apps: AppsApi;
+  batch: BatchApi;
   watchPods: PodWatcher;
+  /** Closes idle keep-alive connections (they never keep the process alive). */
+  close(): void;
 }
 
-/** Builds the API clients for a loaded KubeConfig; throws only if the config has no current cluster. */
-export function createClients(kc: KubeConfig): KubeClients {
+interface ListParams {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  _continue?: string;
+  resourceVersion?: string;
+}
+interface ReadParams {
+  namespace: string;
+  name: string;
+}
+
+const listQuery = (p: ListParams = {}): Query => ({
+  labelSelector: p.labelSelector,
+  fieldSelector: p.fieldSelector,
+  limit: p.limit,
+  continue: p._continue,
+  resourceVersion: p.resourceVersion,
+});
+
+interface WireList {
+  metadata?: { continue?: string; _continue?: string };
+}
+
+// client-node names ListMeta's `continue` `_continue` (a reserved word in its generator); callers read that name.
+function withContinue<T extends WireList>(l: T): T {
+  if (l?.metadata?.continue !== undefined) l.metadata._continue = l.metadata.continue;
+  return l;
+}
+
+/**
+ * Builds the API clients over the lean REST transport: the same methods and parameter objects as client-node's
+ * CoreV1Api/AppsV1Api/BatchV1Api, answering plain JSON. Never throws; failures surface per call.
+ */
+export function createClients(conn: KubeConnection, opts: RestOptions = {}): KubeClients {
+  const rest = createRestClient(conn, opts);
+  const get = <T>(path: string, query?: Query) => rest.json<T>('GET', path, query ? { query } : {});
+  const list = (path: string, p?: ListParams) => get<WireList>(path, listQuery(p)).then(withContinue);
+  const post = <T>(path: string, body: unknown) => rest.json<T>('POST', path, { body });
+  const core = (ns: string) => `/api/v1/namespaces/${seg(ns)}`;
+  const apps = (ns: string, kind: string, name: string) =>
+    `/apis/apps/v1/namespaces/${seg(ns)}/${kind}/${seg(name)}`;
+  const readRC = (p: ReadParams) => get(`${core(p.namespace)}/replicationcontrollers/${seg(p.name)}`);
+  const coreApi = {
+    listNamespacedPod: (p: ListParams & { namespace: string }) => list(`${core(p.namespace)}/pods`, p),
+    listPodForAllNamespaces: (p?: ListParams) => list('/api/v1/pods', p),
+    listNamespace: (p?: ListParams) => list('/api/v1/namespaces', p),
+    readNamespacedPod: (p: ReadParams) => get(`${core(p.namespace)}/pods/${seg(p.name)}`),
+    createNamespacedPodEviction: (p: ReadParams & { body: unknown }) =>
+      post(`${core(p.namespace)}/pods/${seg(p.name)}/eviction`, p.body),
+    createNamespacedEvent: (p: { namespace: string; body: unknown }) =>
+      post(`${core(p.namespace)}/events`, p.body),
+    readNamespacedSecret: (p: ReadParams) => get(`${core(p.namespace)}/secrets/${seg(p.name)}`),
+    readNamespacedServiceAccount: (p: ReadParams) =>
+      get(`${core(p.namespace)}/serviceaccounts/${seg(p.name)}`),
+    readNamespacedReplicationController: readRC,
+  };
+  const appsApi = {
+    readNamespacedReplicaSet: (p: ReadParams) => get(apps(p.namespace, 'replicasets', p.name)),
+    readNamespacedDeployment: (p: ReadParams) => get(apps(p.namespace, 'deployments', p.name)),
+    readNamespacedStatefulSet: (p: ReadParams) => get(apps(p.namespace, 'statefulsets', p.name)),
+    readNamespacedDaemonSet: (p: ReadParams) => get(apps(p.namespace, 'daemonsets', p.name)),
+    readNamespacedReplicationController: readRC,
+  };
+  const batchApi = {
+    readNamespacedCronJob: (p: ReadParams) =>
+      get(`/apis/batch/v1/namespaces/${seg(p.namespace)}/cronjobs/${seg(p.name)}`),
+    listNamespacedJob: (p: ListParams & { namespace: string }) =>
+      list(`/apis/batch/v1/namespaces/${seg(p.namespace)}/jobs`, p),
+  };
+  // The JSON is the wire form of client-node's models except that dates stay ISO strings; every reader of a date
+  // goes through `new Date(x)`, which accepts both.
   return {
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    watchPods: podWatcher(kc),
+    core: coreApi as unknown as CoreApi,
+    apps: appsApi as unknown as AppsApi,
+    batch: batchApi as unknown as BatchApi,
+    watchPods: podWatcher(rest),
+    close: () => rest.close(),
   };
 }
 
-/** A PodWatcher over client-node's Watch (a streaming GET with `watch=true`). */
-export function podWatcher(kc: KubeConfig): PodWatcher {
-  const watch = new Watch(kc);
-  return async (namespace, query, onEvent, onDone) => {
-    const params: Record<string, string | boolean> = { allowWatchBookmarks: true };
-    if (query.labelSelector) params.labelSelector = query.labelSelector;
-    if (query.resourceVersion) params.resourceVersion = query.resourceVersion;
-    let finished = false;
-    const done = (err?: unknown) => {
-      if (finished) return;
-      finished = true;
-      onDone(err);
-    };
-    const controller = await watch.watch(
-      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-      params,
-      (type, obj) => onEvent(type as PodWatchEvent, obj as V1Pod),
-      (err) => done(err ?? undefined),
-    );
-    return {
-      abort() {
-        finished = true;
-        controller.abort();
+/** A PodWatcher over a streaming GET with `watch=true&allowWatchBookmarks=true`. */
+export function podWatcher(rest: RestClient): PodWatcher {
+  return (namespace, query, onEvent, onDone) =>
+    rest.watch(
+      `/api/v1/namespaces/${seg(namespace)}/pods`,
+      {
+        allowWatchBookmarks: true,
+        labelSelector: query.labelSelector,
+        resourceVersion: query.resourceVersion,
       },
-    };
-  };
+      (type, obj) => onEvent(type as PodWatchEvent, obj as V1Pod),
+      onDone,
+    );
 }
 
 /** What the API server said about a failed call: HTTP status, Status reason/message, and retry hints. */

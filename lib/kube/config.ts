@@ -2,11 +2,18 @@
 // and tells the updater which pod it is running in.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../errors.ts';
+import {
+  inClusterConnection,
+  type KubeConnection,
+  kubeconfigConnection,
+  type MergedKubeconfig,
+  mergeKubeconfigText,
+} from './kubeconfig.ts';
+
+export type { KubeConnection } from './kubeconfig.ts';
 
 /** Where the kubelet mounts the pod's service-account token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -26,14 +33,8 @@ export interface LoadKubeConfigOptions {
   homeDir?: string;
 }
 
-export interface LoadedKubeConfig {
-  kc: KubeConfig;
-  /** In-cluster: the service account's namespace; else the context's namespace; else 'default'. */
-  namespace: string;
-  source: 'in-cluster' | 'kubeconfig';
-  /** The kubeconfig file(s) read, or the service-account directory. */
-  origin: string;
-}
+/** What loadKubeConfig gives: the connection (server, TLS, credentials) plus where it came from. */
+export type LoadedKubeConfig = KubeConnection;
 
 /**
  * Loads the client configuration in the order --kubeconfig, KUBECONFIG, in-cluster (KUBERNETES_SERVICE_HOST set and
@@ -83,41 +84,23 @@ function loadInCluster(saDir: string, env: NodeJS.ProcessEnv): LoadedKubeConfig 
       `in-cluster configuration requested but ${tokenFile} does not exist: set automountServiceAccountToken: true.`,
     );
   }
-  const port = env.KUBERNETES_SERVICE_PORT || '443';
-  const caFile = join(saDir, 'ca.crt');
   const namespaceFile = join(saDir, 'namespace');
   const namespace = existsSync(namespaceFile) ? readFileSync(namespaceFile, 'utf8').trim() : '';
-  const kc = new KubeConfig();
-  // Same shape as client-node's loadFromCluster(), but with our directory and a trimmed namespace.
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: 'inCluster',
-        server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
-        skipTLSVerify: false,
-        ...(existsSync(caFile) ? { caFile } : {}),
-      },
-    ],
-    users: [{ name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile } } }],
-    contexts: [
-      {
-        name: 'inClusterContext',
-        cluster: 'inCluster',
-        user: 'inClusterUser',
-        namespace: namespace || undefined,
-      },
-    ],
-    currentContext: 'inClusterContext',
-  });
-  return { kc, namespace: namespace || 'default', source: 'in-cluster', origin: saDir };
+  return inClusterConnection(saDir, host, env.KUBERNETES_SERVICE_PORT || '443', namespace);
 }
 
 function loadFiles(files: string[], context: string | undefined, via: string): LoadedKubeConfig {
-  const kc = new KubeConfig();
-  files.forEach((file, i) => {
-    const target = i === 0 ? kc : new KubeConfig();
+  // kubectl's merge rule for several KUBECONFIG files: the first file to define a name (or a current-context) wins.
+  const cfg: MergedKubeconfig = {
+    clusters: new Map(),
+    users: new Map(),
+    contexts: new Map(),
+    currentContext: undefined,
+  };
+  for (const file of files) {
+    let text: string;
     try {
-      readFileSync(file);
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
       throw new ConfigError(
@@ -128,49 +111,35 @@ function loadFiles(files: string[], context: string | undefined, via: string): L
       );
     }
     try {
-      target.loadFromFile(file);
+      mergeKubeconfigText(cfg, text, file);
     } catch (err) {
       throw new ConfigError(`kubeconfig ${file} (from ${via}) is not valid: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    if (target !== kc) mergeFirstWins(kc, target);
-  });
+  }
   const origin = files.join(delimiter);
-  const names = kc.getContexts().map((c) => c.name);
+  const names = [...cfg.contexts.keys()];
   const available = names.length > 0 ? `available contexts: ${names.join(', ')}` : 'it defines no contexts';
+  let selected: string;
   if (context) {
-    if (!kc.getContextObject(context)) {
+    if (!cfg.contexts.has(context)) {
       throw new ConfigError(
         `context "${context}" not found in kubeconfig ${origin}; ${available}. Fix --context.`,
       );
     }
-    kc.setCurrentContext(context);
-  } else if (!kc.getCurrentContext() || !kc.getContextObject(kc.getCurrentContext())) {
-    const current = kc.getCurrentContext();
+    selected = context;
+  } else if (!cfg.currentContext || !cfg.contexts.has(cfg.currentContext)) {
+    const current = cfg.currentContext;
     throw new ConfigError(
       current
         ? `kubeconfig ${origin}: current-context "${current}" is not defined; ${available}. Pass --context.`
         : `kubeconfig ${origin} has no current-context; ${available}. Pass --context.`,
     );
+  } else {
+    selected = cfg.currentContext;
   }
-  const ctx = kc.getContextObject(kc.getCurrentContext());
-  if (!kc.getCurrentCluster()) {
-    throw new ConfigError(
-      `kubeconfig ${origin}: context "${ctx?.name}" refers to cluster "${ctx?.cluster}", which is not defined.`,
-    );
-  }
-  return { kc, namespace: ctx?.namespace || 'default', source: 'kubeconfig', origin };
-}
-
-// kubectl's merge rule for several KUBECONFIG files: the first file to define a name (or a current-context) wins.
-// client-node's mergeConfig() throws on duplicate names instead.
-function mergeFirstWins(into: KubeConfig, from: KubeConfig): void {
-  const has = (list: { name: string }[], name: string) => list.some((x) => x.name === name);
-  for (const c of from.getClusters()) if (!has(into.getClusters(), c.name)) into.addCluster(c);
-  for (const u of from.getUsers()) if (!has(into.getUsers(), u.name)) into.addUser(u);
-  for (const c of from.getContexts()) if (!has(into.getContexts(), c.name)) into.addContext(c);
-  if (!into.getCurrentContext() && from.getCurrentContext()) into.setCurrentContext(from.getCurrentContext());
+  return kubeconfigConnection(cfg, selected, origin);
 }
 
 export interface SelfPod {

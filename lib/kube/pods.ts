@@ -3,6 +3,7 @@
 import type { V1ListMeta, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { hasStatus, type PodLister, toKubeApiError } from './api.ts';
 import { mapLimit } from './concurrency.ts';
+import { projectPod } from './pod-fields.ts';
 
 export interface ListPodsOptions {
   /** Namespaces to list, or 'all' (one cluster-wide listing). */
@@ -14,6 +15,11 @@ export interface ListPodsOptions {
   pageSize?: number;
   /** Namespaces listed at the same time. */
   concurrency?: number;
+  /**
+   * Keep only the fields the updater reads (pod-fields.ts), page by page, so thousands of full pods are never held
+   * at once. Off by default: callers that need whole pods get them.
+   */
+  project?: boolean;
 }
 
 interface Page<T> {
@@ -28,10 +34,12 @@ interface Page<T> {
 export async function listPods(api: PodLister, opts: ListPodsOptions): Promise<V1Pod[]> {
   const limit = opts.pageSize ?? 500;
   const labelSelector = opts.labelSelector || undefined;
+  const shape = opts.project ? projectPod : undefined;
   if (opts.namespaces === 'all' && !opts.namespaceRegex) {
     return listAllPages(
       (cont) => api.listPodForAllNamespaces({ labelSelector, limit, _continue: cont }),
       'list pods in all namespaces',
+      shape,
     );
   }
   const namespaces = opts.namespaceRegex
@@ -41,6 +49,7 @@ export async function listPods(api: PodLister, opts: ListPodsOptions): Promise<V
     listAllPages(
       (cont) => api.listNamespacedPod({ namespace, labelSelector, limit, _continue: cont }),
       `list pods in namespace ${namespace}`,
+      shape,
     ),
   );
   return perNamespace.flat();
@@ -69,10 +78,14 @@ function regexTest(regex: RegExp, s: string): boolean {
   return regex.test(s);
 }
 
-/** Fetches every page of a list call; restarts once when a continue token has expired (410). */
+/**
+ * Fetches every page of a list call, mapping each item through `shape` as its page arrives; restarts once when a
+ * continue token has expired (410).
+ */
 export async function listAllPages<T>(
   fetchPage: (cont: string | undefined) => Promise<Page<T>>,
   what: string,
+  shape?: (item: T) => T,
 ): Promise<T[]> {
   let restarted = false;
   for (;;) {
@@ -81,7 +94,7 @@ export async function listAllPages<T>(
     try {
       do {
         const page = await fetchPage(cont);
-        items.push(...(page.items ?? []));
+        for (const item of page.items ?? []) items.push(shape ? shape(item) : item);
         cont = page.metadata?._continue || undefined;
       } while (cont);
       return items;

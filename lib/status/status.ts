@@ -1,9 +1,9 @@
 // The `status` command: validates a schedule offline (--schedule), or reports the CronJob's schedule, next run
 // times and the summary of its last finished run.
 
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { StatusConfig } from '../cli/config.ts';
 import { ConfigError, EXIT } from '../errors.ts';
+import { createClients } from '../kube/api.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import type { Logger } from '../log.ts';
 import { type CronJobApi, type JobPodApi, readCronJobFacts } from './cronjob.ts';
@@ -91,9 +91,6 @@ function buildClients(config: StatusConfig, env: NodeJS.ProcessEnv): NonNullable
     ...(config.context ? { context: config.context } : {}),
     env,
   });
-  return {
-    batch: loaded.kc.makeApiClient(BatchV1Api),
-    core: loaded.kc.makeApiClient(CoreV1Api),
-    namespace: loaded.namespace,
-  };
+  const { batch, core } = createClients(loaded);
+  return { batch, core, namespace: loaded.namespace };
 }

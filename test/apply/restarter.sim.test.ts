@@ -1,4 +1,4 @@
-// Integration: the Kubernetes access layer and the restarter through the real @kubernetes/client-node, over HTTPS,
+// Integration: the Kubernetes access layer (the lean REST client) and the restarter, over HTTPS,
 // against the API simulator (test/harness/kube-sim).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -49,7 +49,7 @@ t.test('API access through the real client against the simulator', async (t) => 
         env: {},
       });
       t.equal(loaded.namespace, NS);
-      const { core } = createClients(loaded.kc);
+      const { core } = createClients(loaded);
       const pods = await listPods(core, {
         namespaces: [loaded.namespace],
         labelSelector: 'app=web',
@@ -75,7 +75,7 @@ t.test('API access through the real client against the simulator', async (t) => 
           expectedPods: 1,
         },
       });
-      const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }).kc);
+      const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }));
       const r = await evictPod(
         core,
         { namespace: NS, name: 'web-1', uid: pod.metadata.uid as string },
@@ -103,7 +103,7 @@ t.test('API access through the real client against the simulator', async (t) => 
         status: { observedGeneration: 1, disruptionsAllowed: 1 },
       });
     }
-    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }).kc);
+    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }));
     const r = await evictPod(
       core,
       { namespace: NS, name: 'web-1', uid: pod.metadata.uid as string },
@@ -120,7 +120,7 @@ t.test('API access through the real client against the simulator', async (t) => 
   t.test('when the planned uid is not the pod that now has the name then nothing is evicted', async (t) => {
     const c = await bareCluster(t);
     c.store.create('/pods', readyPod('web-1'));
-    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }).kc);
+    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }));
     const r = await evictPod(
       core,
       { namespace: NS, name: 'web-1', uid: 'uid-of-an-older-pod' },
@@ -161,7 +161,7 @@ t.test('API access through the real client against the simulator', async (t) => 
       });
       t.equal(loaded.source, 'in-cluster');
       t.equal(loaded.namespace, NS);
-      const { core } = createClients(loaded.kc);
+      const { core } = createClients(loaded);
       const pods = await listPods(core, { namespaces: [loaded.namespace] });
       t.same(
         pods.map((p) => p.metadata?.name),
@@ -190,7 +190,7 @@ t.test('API access through the real client against the simulator', async (t) => 
         metadata: { name: 'builder', namespace: NS },
         imagePullSecrets: [{ name: 'from-sa' }, { name: 'missing' }],
       });
-      const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }).kc);
+      const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }));
       const source = new PullSecretSource(core);
       const pod = {
         metadata: { name: 'web-1', namespace: NS },
@@ -208,7 +208,7 @@ t.test('API access through the real client against the simulator', async (t) => 
 
   t.test('when an event is recorded then the API server stores it on the workload', async (t) => {
     const c = await bareCluster(t);
-    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }).kc);
+    const { core } = createClients(loadKubeConfig({ kubeconfig: c.kubeconfigPath, env: {} }));
     const ok = await recordEvent(core, {
       involved: { kind: 'Deployment', name: 'web', namespace: NS, uid: 'dep-1', apiVersion: 'apps/v1' },
       reason: 'ImageUpdated',
@@ -302,8 +302,7 @@ function deployment(name: string, replicas: number): KObject {
 
 /** Builds the plan the planner would: each listed pod stale, running OLD, the tag now on NEW. */
 async function stalePlans(sim: Sim, app: string): Promise<PodPlan[]> {
-  const kc = loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }).kc;
-  const { core, apps } = createClients(kc);
+  const { core, apps } = createClients(loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }));
   const pods: V1Pod[] = await listPods(core, { namespaces: [NS], labelSelector: `app=${app}` });
   const { refs } = await resolveWorkloads(pods, apps);
   // Name order is the restarter's own order, so results[0] is the first pod it evicts.
@@ -342,7 +341,7 @@ async function stalePlans(sim: Sim, app: string): Promise<PodPlan[]> {
 }
 
 function deps(sim: Sim) {
-  const clients = createClients(loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }).kc);
+  const clients = createClients(loadKubeConfig({ kubeconfig: sim.c.kubeconfigPath, env: {} }));
   return restarterDeps(clients, silentLogger());
 }
 

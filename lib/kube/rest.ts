@@ -1,0 +1,259 @@
+// A minimal Kubernetes REST transport over node:http(s): one keep-alive agent, JSON in and out with plain JSON.parse
+// (no model classes: dates stay strings), failures shaped like client-node's ApiException, and streaming watches.
+
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConnection } from './kubeconfig.ts';
+
+/** A non-2xx answer, duck-typed like client-node's ApiException so apiStatus()/toKubeApiError() read it. */
+export class ApiHttpError extends Error {
+  /** HTTP status. */
+  readonly code: number;
+  /** The raw response text (a JSON Status from a real API server). */
+  readonly body: string;
+  /** Response headers, lower-case names. */
+  readonly headers: Record<string, string>;
+
+  constructor(code: number, body: string, headers: Record<string, string>, what: string) {
+    super(`HTTP ${code} from ${what}: ${statusMessage(body)}`);
+    this.name = 'ApiHttpError';
+    this.code = code;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+function statusMessage(body: string): string {
+  try {
+    const s = JSON.parse(body) as { message?: unknown };
+    if (typeof s?.message === 'string') return s.message;
+  } catch {
+    // Not a Status: show the start of whatever came back.
+  }
+  return body.slice(0, 200);
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RestOptions {
+  /** Whole-request deadline for non-watch calls (default 30 s). */
+  timeoutMs?: number;
+  /** A watch with no bytes for this long is ended with an error (default 60 s; servers send bookmarks). */
+  watchIdleMs?: number;
+  /** Concurrent connections to the API server (default 16). */
+  maxSockets?: number;
+  userAgent?: string;
+}
+
+export interface WatchHandle {
+  abort(): void;
+}
+
+export interface RestClient {
+  /** Sends one request; resolves to the parsed JSON body, rejects with ApiHttpError (non-2xx) or a network Error. */
+  json<T>(method: 'GET' | 'POST', path: string, opts?: { query?: Query; body?: unknown }): Promise<T>;
+  /**
+   * Streams a `watch=true` GET: each newline-delimited JSON event goes to `onEvent`; `onDone` is called once when the
+   * stream ends (with the error, an ApiHttpError for a refused watch). Resolves once the server answered or failed.
+   */
+  watch(
+    path: string,
+    query: Query,
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (err?: unknown) => void,
+  ): Promise<WatchHandle>;
+  /** Closes idle keep-alive connections. */
+  close(): void;
+}
+
+/** URL-encodes one path segment (a namespace or an object name). */
+export const seg = (s: string): string => encodeURIComponent(s);
+
+function queryString(q: Query | undefined): string {
+  if (!q) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === '') continue;
+    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+// Names the call in the message; keeps the errno (`ECONNREFUSED`, a string, never an HTTP status) for callers.
+function networkError(err: NodeJS.ErrnoException, what: string): Error {
+  if (err.message.includes(what)) return err;
+  const wrapped: NodeJS.ErrnoException = new Error(`${err.message} (${what})`, { cause: err });
+  if (typeof err.code === 'string') wrapped.code = err.code;
+  return wrapped;
+}
+
+function flatHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/** Builds the transport for a connection; never throws (TLS problems surface on the first request). */
+export function createRestClient(conn: KubeConnection, opts: RestOptions = {}): RestClient {
+  const base = new URL(conn.server);
+  const plain = base.protocol === 'http:';
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const watchIdleMs = opts.watchIdleMs ?? 60_000;
+  const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 16 };
+  const own: http.Agent = plain
+    ? new http.Agent(agentOptions)
+    : new https.Agent({
+        ...agentOptions,
+        rejectUnauthorized: conn.tls.rejectUnauthorized,
+        ...(conn.tls.ca ? { ca: conn.tls.ca } : {}),
+        ...(conn.tls.cert ? { cert: conn.tls.cert } : {}),
+        ...(conn.tls.key ? { key: conn.tls.key } : {}),
+        ...(conn.tls.servername ? { servername: conn.tls.servername } : {}),
+      });
+  const userAgent = opts.userAgent ?? 'k8s-auto-updater';
+
+  async function start(
+    method: string,
+    path: string,
+    query: Query | undefined,
+    payload: string | undefined,
+  ): Promise<{ req: http.ClientRequest; what: string }> {
+    const authorization = await conn.authorization();
+    const agent = conn.agent ? await conn.agent() : own;
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': userAgent,
+      ...conn.headers,
+    };
+    if (authorization) headers.Authorization = authorization;
+    if (payload !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    const url = new URL(`${base.origin}${prefix}${path}${queryString(query)}`);
+    const req = (plain ? http : https).request(url, { method, agent, headers });
+    return { req, what: `${method} ${prefix}${path}` };
+  }
+
+  return {
+    async json<T>(method: 'GET' | 'POST', path: string, o: { query?: Query; body?: unknown } = {}) {
+      const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+      const { req, what } = await start(method, path, o.query, payload);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(
+          () => req.destroy(new Error(`no answer within ${timeoutMs} ms (${what})`)),
+          timeoutMs,
+        );
+        const fail = (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        };
+        req.on('error', (err) => fail(networkError(err, what)));
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', fail);
+          res.on('end', () => {
+            clearTimeout(timer);
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status > 299) {
+              reject(new ApiHttpError(status, text, flatHeaders(res.headers), what));
+              return;
+            }
+            try {
+              resolve((text === '' ? undefined : JSON.parse(text)) as T);
+            } catch (err) {
+              reject(new Error(`invalid JSON in the answer to ${what}: ${(err as Error).message}`));
+            }
+          });
+        });
+        req.end(payload);
+      });
+    },
+
+    async watch(path, query, onEvent, onDone) {
+      let finished = false;
+      const done = (err?: unknown) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(idle);
+        onDone(err);
+      };
+      let idle: NodeJS.Timeout | undefined;
+      let req: http.ClientRequest;
+      let what: string;
+      try {
+        ({ req, what } = await start('GET', path, { ...query, watch: true }, undefined));
+      } catch (err) {
+        done(err);
+        return { abort() {} };
+      }
+      const handle = {
+        abort() {
+          finished = true;
+          clearTimeout(idle);
+          req.destroy();
+        },
+      };
+      const touch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          done(new Error(`watch idle for ${watchIdleMs} ms (${what})`));
+          req.destroy();
+        }, watchIdleMs);
+        idle.unref();
+      };
+      return new Promise<WatchHandle>((resolve) => {
+        touch();
+        req.on('error', (err) => {
+          done(err);
+          resolve(handle);
+        });
+        req.on('close', () => resolve(handle));
+        req.on('response', (res) => {
+          resolve(handle);
+          const status = res.statusCode ?? 0;
+          res.setEncoding('utf8');
+          if (status !== 200) {
+            let text = '';
+            res.on('data', (c: string) => {
+              text += c;
+            });
+            res.on('end', () => done(new ApiHttpError(status, text, flatHeaders(res.headers), what)));
+            res.on('error', done);
+            return;
+          }
+          let buffered = '';
+          res.on('data', (chunk: string) => {
+            touch();
+            buffered += chunk;
+            let nl = buffered.indexOf('\n');
+            while (nl >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              nl = buffered.indexOf('\n');
+              if (line === '' || finished) continue;
+              let ev: { type?: unknown; object?: unknown };
+              try {
+                ev = JSON.parse(line);
+              } catch {
+                continue; // A malformed line is skipped, as client-node's Watch does.
+              }
+              if (typeof ev?.type === 'string') onEvent(ev.type, ev.object);
+            }
+          });
+          res.on('end', () => done());
+          res.on('error', done);
+          res.on('close', () => done());
+        });
+        req.end();
+      });
+    },
+
+    close() {
+      own.destroy();
+    },
+  };
+}

@@ -1,0 +1,285 @@
+// The lean REST client (lib/kube/rest.ts through createClients) against the API simulator over real HTTPS: listing
+// with pagination and selectors, Status errors readable by apiStatus, eviction, events, watches, TLS verification,
+// and credentials from an exec plugin through the client-node fallback.
+
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import t, { type Test } from 'tap';
+import { apiStatus, createClients, type PodWatchEvent, toKubeApiError } from '../../lib/kube/api.ts';
+import { loadKubeConfig } from '../../lib/kube/config.ts';
+import type { KubeConnection } from '../../lib/kube/kubeconfig.ts';
+import { listPods } from '../../lib/kube/pods.ts';
+import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
+import type { KObject } from '../harness/kube-sim/store.ts';
+
+const NS = 'shop';
+
+function pod(name: string, labels: Record<string, string> = { app: 'web' }): KObject {
+  return {
+    metadata: { name, namespace: NS, labels, annotations: { big: 'x'.repeat(100) } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'registry.example/app:1', imagePullPolicy: 'Always', args: ['--big'] },
+      ],
+    },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], hostIP: '10.0.0.9' },
+  };
+}
+
+async function cluster(t: Test): Promise<Cluster> {
+  const c = await startCluster({ controllers: false });
+  t.teardown(() => c.stop());
+  c.store.create('/namespaces', { metadata: { name: NS } });
+  return c;
+}
+
+function connect(c: Cluster, token = c.adminToken): KubeConnection {
+  return loadKubeConfig({ kubeconfig: c.kubeconfig({ token, namespace: NS }), env: {} });
+}
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+t.test('when listing page by page then every page is followed and selectors are sent encoded', async (t) => {
+  const c = await cluster(t);
+  for (let i = 1; i <= 5; i++)
+    c.store.create('/pods', pod(`web-${i}`, { app: 'web', tier: i % 2 ? 'odd' : 'even' }));
+  c.store.create('/pods', pod('db-1', { app: 'db' }));
+  const { core } = createClients(connect(c));
+  const first = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=web', limit: 2 });
+  t.equal(first.items.length, 2);
+  t.ok(first.metadata?._continue, 'the continue token is under client-node’s name');
+  const all = await listPods(core, { namespaces: [NS], labelSelector: 'app=web', pageSize: 2 });
+  t.same(all.map((p) => p.metadata?.name).sort(), ['web-1', 'web-2', 'web-3', 'web-4', 'web-5']);
+  const setBased = await listPods(core, { namespaces: 'all', labelSelector: 'app in (web, db),tier!=odd' });
+  t.same(setBased.map((p) => p.metadata?.name).sort(), ['db-1', 'web-2', 'web-4']);
+  const ns = await core.listNamespace({});
+  t.ok(ns.items.some((n) => n.metadata?.name === NS));
+});
+
+t.test('when listing with projection then only the fields the updater reads are kept', async (t) => {
+  const c = await cluster(t);
+  c.store.create('/pods', pod('web-1'));
+  const { core } = createClients(connect(c));
+  const [p] = await listPods(core, { namespaces: [NS], project: true });
+  t.equal(p?.metadata?.name, 'web-1');
+  t.equal(p?.metadata?.annotations?.big?.length, 100);
+  t.equal(typeof p?.metadata?.creationTimestamp, 'string', 'dates stay strings');
+  t.same(p?.spec?.containers, [{ name: 'app', image: 'registry.example/app:1', imagePullPolicy: 'Always' }]);
+  t.same(p?.status?.conditions, [{ type: 'Ready', status: 'True' }]);
+  t.equal(p?.status?.hostIP, undefined);
+  t.equal((p?.metadata as Record<string, unknown> | undefined)?.managedFields, undefined);
+});
+
+t.test('when an object is missing then the error carries code 404 and the Status body', async (t) => {
+  const c = await cluster(t);
+  const { core } = createClients(connect(c));
+  const err = await failure(core.readNamespacedPod({ namespace: NS, name: 'nope' }));
+  t.match(err, { code: 404, body: String });
+  t.match(apiStatus(err), { code: 404, reason: 'NotFound', message: /pods "nope" not found/ });
+  t.match(
+    toKubeApiError(err, 'get pod shop/nope').message,
+    /get pod shop\/nope failed: HTTP 404: pods "nope" not found/,
+  );
+});
+
+t.test('when an object already exists then the 409 AlreadyExists surfaces', async (t) => {
+  const c = await cluster(t);
+  const { core } = createClients(connect(c));
+  const body = {
+    metadata: { name: 'fixed', namespace: NS },
+    involvedObject: { kind: 'Pod', name: 'web-1', namespace: NS },
+    reason: 'Test',
+    message: 'hello',
+  } as CoreV1Event;
+  await core.createNamespacedEvent({ namespace: NS, body });
+  const err = await failure(core.createNamespacedEvent({ namespace: NS, body }));
+  t.match(apiStatus(err), { code: 409, reason: 'AlreadyExists' });
+  t.equal(c.store.list('/events', NS).length, 1);
+});
+
+t.test(
+  'when a PDB blocks an eviction then 429 with the budget as a cause; once allowed the pod is evicted',
+  async (t) => {
+    const c = await cluster(t);
+    c.store.create('/pods', pod('web-1'));
+    c.store.create('policy/poddisruptionbudgets', {
+      metadata: { name: 'web-pdb', namespace: NS },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } },
+      status: {
+        observedGeneration: 1,
+        disruptionsAllowed: 0,
+        desiredHealthy: 1,
+        currentHealthy: 1,
+        expectedPods: 1,
+      },
+    });
+    const { core } = createClients(connect(c));
+    const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'web-1', namespace: NS } };
+    const err = await failure(core.createNamespacedPodEviction({ namespace: NS, name: 'web-1', body }));
+    const s = apiStatus(err);
+    t.equal(s.code, 429);
+    t.equal(s.reason, 'TooManyRequests');
+    t.match(s.causes.join(' '), /web-pdb/);
+    c.store.delete('policy/poddisruptionbudgets', NS, 'web-pdb');
+    await core.createNamespacedPodEviction({ namespace: NS, name: 'web-1', body });
+    const after = c.store.get('/pods', NS, 'web-1');
+    t.ok(!after || after.metadata.deletionTimestamp, 'the pod is gone or terminating');
+  },
+);
+
+t.test('when the server answers 429 with Retry-After then the header reaches apiStatus', async (t) => {
+  const c = await cluster(t);
+  c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, status: 429, retryAfterSeconds: 7, times: 1 });
+  const { core } = createClients(connect(c));
+  const err = await failure(core.listNamespacedPod({ namespace: NS }));
+  t.match(apiStatus(err), { code: 429, retryAfterSeconds: 7 });
+});
+
+t.test('when a request gets no answer in time then it fails as a network error without a code', async (t) => {
+  const c = await cluster(t);
+  c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, latencyMs: 2000, times: 1 });
+  const { core } = createClients(connect(c), { timeoutMs: 100 });
+  const err = await failure(core.listNamespacedPod({ namespace: NS }));
+  t.match(apiStatus(err), { code: undefined, message: /no answer within 100 ms/ });
+});
+
+t.test(
+  'when the server is down then the failure is a plain Error and toKubeApiError says no answer',
+  async (t) => {
+    const c = await cluster(t);
+    const conn = connect(c);
+    await c.stop();
+    const { core } = createClients(conn);
+    const err = await failure(core.listNamespacedPod({ namespace: NS }));
+    t.equal((err as { code?: unknown }).code, 'ECONNREFUSED', 'a string errno, never an HTTP status');
+    t.match(toKubeApiError(err, 'list pods').message, /no answer from the API server: .*ECONNREFUSED/);
+  },
+);
+
+t.test('when watching pods then changes arrive as events until aborted', async (t) => {
+  const c = await cluster(t);
+  c.store.create('/pods', pod('web-1'));
+  const { core, watchPods } = createClients(connect(c));
+  const list = await core.listNamespacedPod({ namespace: NS });
+  const seen: Array<[PodWatchEvent, string | undefined]> = [];
+  let ended: unknown = 'not yet';
+  let notify = () => {};
+  const handle = await watchPods(
+    NS,
+    { labelSelector: 'app=web', resourceVersion: list.metadata?.resourceVersion },
+    (type, p: V1Pod) => {
+      seen.push([type, p.metadata?.name]);
+      notify();
+    },
+    (err) => {
+      ended = err;
+    },
+  );
+  const arrived = (n: number) =>
+    new Promise<void>((resolve) => {
+      notify = () => seen.filter(([type]) => type !== 'BOOKMARK').length >= n && resolve();
+      notify();
+    });
+  c.store.create('/pods', pod('web-2'));
+  c.store.create('/pods', pod('db-1', { app: 'db' }));
+  c.store.delete('/pods', NS, 'web-1');
+  await arrived(2);
+  const changes = seen.filter(([type]) => type !== 'BOOKMARK');
+  t.same(changes[0], ['ADDED', 'web-2']);
+  t.match(changes[1], [/^(MODIFIED|DELETED)$/, 'web-1'], 'the deletion (graceful or not) of web-1');
+  t.equal(
+    seen.some(([, name]) => name === 'db-1'),
+    false,
+    'the selector is applied',
+  );
+  handle.abort();
+  t.equal(ended, 'not yet', 'an aborted watch does not report an end');
+});
+
+t.test('when the watch is refused then onDone gets the Status error', async (t) => {
+  const c = await cluster(t);
+  c.addUser('nobody-token', 'nobody', []);
+  const { watchPods } = createClients(connect(c, 'nobody-token'));
+  const ended = await new Promise<unknown>((resolve) => {
+    void watchPods(NS, {}, () => {}, resolve);
+  });
+  t.match(apiStatus(ended), { code: 403, reason: 'Forbidden' });
+});
+
+t.test('TLS verification', async (t) => {
+  const c = await cluster(t);
+  const good = connect(c);
+
+  t.test('when the CA is not the one that signed the server then the request fails', async (t) => {
+    const wrongCa = { ...good, tls: { ...good.tls, ca: Buffer.from(rootCertificates[0] ?? '') } };
+    const err = await failure(createClients(wrongCa).core.listNamespace({}));
+    t.equal(apiStatus(err).code, undefined);
+    t.match((err as Error).message, /certificate/);
+  });
+
+  t.test('when no CA is given then the system roots do not trust the simulator either', async (t) => {
+    const { ca: _ca, ...rest } = good.tls;
+    const err = await failure(createClients({ ...good, tls: rest }).core.listNamespace({}));
+    t.match((err as Error).message, /certificate/);
+  });
+
+  t.test('when insecure-skip-tls-verify is set then any certificate is accepted', async (t) => {
+    const { ca: _ca, ...rest } = good.tls;
+    const insecure = { ...good, tls: { ...rest, rejectUnauthorized: false } };
+    t.ok((await createClients(insecure).core.listNamespace({})).items);
+  });
+
+  t.test('when tls-server-name names a host the certificate does not cover then it fails', async (t) => {
+    const ok = { ...good, tls: { ...good.tls, servername: 'kubernetes.default.svc' } };
+    t.ok((await createClients(ok).core.listNamespace({})).items, 'a name in the certificate works');
+    const bad = { ...good, tls: { ...good.tls, servername: 'wrong.example' } };
+    const err = await failure(createClients(bad).core.listNamespace({}));
+    t.match((err as Error).message, /wrong\.example|altnames/);
+  });
+});
+
+t.test(
+  'when the kubeconfig user runs an exec plugin then its token authenticates the requests',
+  async (t) => {
+    const c = await cluster(t);
+    c.store.create('/pods', pod('web-1'));
+    const plugin = join(c.dir, 'plugin.mjs');
+    writeFileSync(
+      plugin,
+      `#!${process.execPath}\nprocess.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', ` +
+        `kind: 'ExecCredential', status: { token: ${JSON.stringify(c.adminToken)} } }));\n`,
+    );
+    chmodSync(plugin, 0o755);
+    const file = join(c.dir, 'exec.kubeconfig');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: 'sim', cluster: { server: c.url, 'certificate-authority-data': b64(c.caPem) } }],
+        users: [
+          { name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin } } },
+        ],
+        contexts: [{ name: 'sim', context: { cluster: 'sim', user: 'u', namespace: NS } }],
+        'current-context': 'sim',
+      }),
+    );
+    const { core } = createClients(loadKubeConfig({ kubeconfig: file, env: {} }));
+    const pods = await listPods(core, { namespaces: [NS] });
+    t.same(
+      pods.map((p) => p.metadata?.name),
+      ['web-1'],
+    );
+  },
+);
+
+function b64(s: string): string {
+  return Buffer.from(s).toString('base64');
+}
