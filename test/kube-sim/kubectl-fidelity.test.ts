@@ -52,14 +52,20 @@ if (kubectlPath) {
   const settle = (predicate?: (s: Cluster['store']) => boolean) =>
     cluster.controllers!.settle(predicate, 15_000);
 
-  function deployment(ns: string, name: string, replicas: number, image: string): KObject {
+  function deployment(
+    ns: string,
+    name: string,
+    replicas: number,
+    image: string,
+    labels: Record<string, string> = {},
+  ): KObject {
     return {
       metadata: { name, namespace: ns },
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
         template: {
-          metadata: { labels: { app: name } },
+          metadata: { labels: { app: name, ...labels } },
           spec: { containers: [{ name: 'c', image }] },
         },
       },
@@ -433,7 +439,20 @@ if (kubectlPath) {
     'drain evicts the selected pods through the Eviction API and honours a PodDisruptionBudget',
     async (t) => {
       cluster.store.create('/namespaces', { metadata: { name: 'drain' } });
-      cluster.store.create('apps/deployments', deployment('drain', 'drained', 2, 'nginx:1'));
+      cluster.store.create(
+        'apps/deployments',
+        deployment('drain', 'drained', 2, 'nginx:1', { drain: 'yes' }),
+      );
+      cluster.store.create('apps/daemonsets', {
+        metadata: { name: 'agent', namespace: 'drain' },
+        spec: {
+          selector: { matchLabels: { app: 'agent' } },
+          template: {
+            metadata: { labels: { app: 'agent', drain: 'yes' } },
+            spec: { containers: [{ name: 'agent', image: 'busybox:1' }] },
+          },
+        },
+      });
       cluster.store.create('apps/deployments', deployment('drain', 'guarded', 1, 'nginx:1'));
       cluster.store.create('policy/poddisruptionbudgets', {
         metadata: { name: 'guarded', namespace: 'drain' },
@@ -442,6 +461,7 @@ if (kubectlPath) {
       await settle(
         (s) =>
           readyPods('drain', 'drained').length === 2 &&
+          readyPods('drain', 'agent').length === s.listRefs('/nodes').length &&
           readyPods('drain', 'guarded').length === 1 &&
           s.get('policy/poddisruptionbudgets', 'drain', 'guarded')?.status?.currentHealthy === 1,
       );
@@ -452,7 +472,7 @@ if (kubectlPath) {
       const r = await run([
         'drain',
         node,
-        '--pod-selector=app=drained',
+        '--pod-selector=drain=yes',
         '--ignore-daemonsets',
         '--delete-emptydir-data',
         '--timeout=30s',
@@ -461,6 +481,11 @@ if (kubectlPath) {
       t.match(r.stdout, `node/${node} drained`);
       t.match(r.stdout, /evicted/);
       t.equal(cluster.store.get('/nodes', undefined, node)!.spec.unschedulable, true, 'the node is cordoned');
+      t.match(r.stderr, /ignoring DaemonSet-managed Pods: drain\/agent-/);
+      t.ok(
+        podsOf('drain', 'agent').some((p) => p.spec.nodeName === node),
+        'the DaemonSet pod stays on the drained node',
+      );
       t.notOk(
         podsOf('drain', 'drained').some((p) => p.spec.nodeName === node),
         'no selected pod is left on the node',
