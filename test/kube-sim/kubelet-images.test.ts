@@ -224,11 +224,28 @@ t.test('when the registry serves TLS then the configured CA is trusted', async (
   const reg = await registry(t, { tls: true });
   if (!reg) return;
   const img = await pushImage(reg, 'secure', '1', { seed: 'tls' });
-  const { store, c } = start(t, { registries: { [reg.host]: { tls: true, ca: reg.caPem! } } });
+  const { store, c } = start(t, { registries: { [reg.host]: { ca: reg.caPem! } } });
   store.create('/pods', barePod('tls', NS, `${reg.host}/secure:1`));
   await c.settle((s) => running(s, 'tls'));
   t.equal(status(store, 'tls').containerStatuses[0].imageID, `${reg.host}/secure@${img.digest}`);
 });
+
+t.test(
+  'when a TLS registry is not given its CA then the certificate is not trusted and the pull fails',
+  async (t) => {
+    const reg = await registry(t, { tls: true });
+    if (!reg) return;
+    await pushImage(reg, 'secure', '1', { seed: 'tls' });
+    const { store, c } = start(t, { registries: { [reg.host]: { tls: true } } });
+    store.create('/pods', barePod('untrusted', NS, `${reg.host}/secure:1`));
+    await c.settle((s) => !!status(s, 'untrusted')?.containerStatuses?.[0]?.state?.waiting?.message);
+    t.match(status(store, 'untrusted').containerStatuses[0], {
+      imageID: '',
+      state: { waiting: { reason: /^(ErrImagePull|ImagePullBackOff)$/ } },
+    });
+    t.match(c.kubelet.pulls[0]?.error, /certificate|self.signed|issuer/i);
+  },
+);
 
 t.test('when a tag does not exist then the pod stays Pending with ErrImagePull and no imageID', async (t) => {
   const reg = await registry(t);

@@ -15,7 +15,7 @@ const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
 
 export interface RegistryConfig {
-  /** https when true; default: http for loopback hosts (127.0.0.1:*, localhost:*, [::1]:*), https otherwise. */
+  /** https when true; default: https when `ca` is set, else http for loopback hosts (127.0.0.1, localhost, [::1]) and https otherwise. */
   tls?: boolean;
   /** PEM CA to trust for this registry's certificate. */
   ca?: string;
@@ -101,7 +101,8 @@ export class ImagePuller {
 
   private base(registry: string): { url: string; cfg: RegistryConfig } {
     const cfg = this.opts.registries?.[registry] ?? {};
-    const tls = cfg.tls ?? !isLoopbackHost(registry);
+    // A CA given for a host means it speaks TLS, loopback or not.
+    const tls = cfg.tls ?? (cfg.ca !== undefined ? true : !isLoopbackHost(registry));
     return { url: `${tls ? 'https' : 'http'}://${apiHost(registry)}`, cfg };
   }
 
@@ -153,7 +154,9 @@ export class ImagePuller {
   ): Promise<string> {
     const realm = ch.params.realm;
     if (!realm) throw new PullError('bearer challenge without realm');
-    const tokenKey = `${realm}|${ch.params.service ?? ''}|${scope}|${cred?.username ?? ''}`;
+    // Keyed by the whole credential: a wrong password for the same user must not reuse a good token.
+    const who = cred ? createHash('sha256').update(`${cred.username}:${cred.password}`).digest('hex') : '';
+    const tokenKey = `${realm}|${ch.params.service ?? ''}|${scope}|${who}`;
     const cached = this.tokens.get(tokenKey);
     if (cached && cached.expires > Date.now()) return cached.value;
     const u = new URL(realm);
