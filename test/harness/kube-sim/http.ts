@@ -10,7 +10,7 @@ type Json = any;
 
 export interface ApiRequest {
   method?: string;
-  /** Request body; objects are sent as JSON. */
+  /** Request body; strings and Buffers are sent as they are, anything else as JSON. */
   body?: unknown;
   contentType?: string;
   accept?: string;
@@ -38,7 +38,7 @@ export function api(
   const body =
     opts.body === undefined
       ? undefined
-      : typeof opts.body === 'string'
+      : typeof opts.body === 'string' || Buffer.isBuffer(opts.body)
         ? opts.body
         : JSON.stringify(opts.body);
   const token = opts.token === undefined ? cluster.adminToken : opts.token;
