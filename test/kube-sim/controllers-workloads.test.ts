@@ -371,3 +371,21 @@ t.test(
     t.equal(store.listRefs('/pods', 'kube-system').filter((p) => p.spec.nodeName === 'n4').length, 1);
   },
 );
+
+t.test(
+  'when a Deployment has minReadySeconds then pods count as available only after that long',
+  async (t) => {
+    let now = Date.now();
+    const { store, c } = start(t, { now: () => now });
+    store.create(
+      'apps/deployments',
+      deployment('slow', NS, 'nginx:1.25', { replicas: 2, spec: { minReadySeconds: 30 } }),
+    );
+    await c.settle((s) => s.get('apps/deployments', NS, 'slow')?.status?.readyReplicas === 2);
+    t.match(store.get('apps/deployments', NS, 'slow')!.status, { readyReplicas: 2, availableReplicas: 0 });
+    now += 31_000;
+    c.resync();
+    await c.settle((s) => s.get('apps/deployments', NS, 'slow')?.status?.availableReplicas === 2);
+    t.pass('available once minReadySeconds passed');
+  },
+);

@@ -27,6 +27,13 @@ function deletionOrder(a: KObject, b: KObject): number {
   return (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '');
 }
 
+/** When the pod's Ready condition last turned True (ms), or now when unknown. */
+function readySince(p: KObject): number {
+  const c = p.status?.conditions?.find((x: KObject) => x.type === 'Ready');
+  const t = Date.parse(c?.lastTransitionTime ?? '');
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
 export class ReplicaSetController implements Controller {
   readonly enqueue: (key: string) => void;
   private readonly ctx: Ctx;
@@ -69,16 +76,18 @@ export class ReplicaSetController implements Controller {
     let ready = 0;
     let available = 0;
     let fullyLabeled = 0;
-    let waitingForAvailability = false;
+    let nextAvailable = Number.POSITIVE_INFINITY;
     for (const p of pods) {
       if (isPodReady(p)) {
         ready++;
         if (isPodAvailable(p, minReady, now)) available++;
-        else waitingForAvailability = true;
+        else nextAvailable = Math.min(nextAvailable, readySince(p) + minReady * 1000);
       }
       if (Object.entries(tmplLabels).every(([k, v]) => p.metadata.labels?.[k] === v)) fullyLabeled++;
     }
-    if (waitingForAvailability) rt.wakeUp(`rs|${key}`, 1000, () => this.enqueue(key));
+    if (Number.isFinite(nextAvailable)) {
+      rt.wakeUp(`rs|${key}`, Math.max(0, nextAvailable - now) + 5, () => this.enqueue(key));
+    }
     writeStatus(store, K.replicasets, cache.get(K.replicasets, ns, name) ?? rs, {
       replicas: pods.length,
       fullyLabeledReplicas: fullyLabeled,
