@@ -5,6 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
+import { labelSelectorProblem } from './selector.ts';
 
 export interface RunConfig {
   namespace: string[];
@@ -106,6 +107,9 @@ export function parseOptionValue(spec: OptionSpec, raw: string | boolean | strin
   }
 }
 
+// Which merged options came from the environment, so that later cross-option errors name the variable the user set.
+const fromEnvironment = new WeakMap<object, Set<string>>();
+
 /**
  * Merges command-line values (already collected by commander, raw strings) with environment twins and defaults.
  * `cli` holds only options the user actually gave on the command line.
@@ -116,36 +120,52 @@ export function mergeOptions(
   env: NodeJS.ProcessEnv,
 ): Record<string, Value | undefined> {
   const out: Record<string, Value | undefined> = {};
+  const envKeys = new Set<string>();
   for (const spec of OPTIONS) {
     if (!spec.commands.includes(command)) continue;
     const given = cli[spec.key];
     const fromEnv = env[envName(spec.flag)];
     if (given !== undefined) out[spec.key] = parseOptionValue(spec, given, false);
-    else if (fromEnv !== undefined && fromEnv !== '') out[spec.key] = parseOptionValue(spec, fromEnv, true);
-    else out[spec.key] = spec.default === undefined ? undefined : (structuredClone(spec.default) as Value);
+    else if (fromEnv !== undefined && fromEnv !== '') {
+      out[spec.key] = parseOptionValue(spec, fromEnv, true);
+      envKeys.add(spec.key);
+    } else out[spec.key] = spec.default === undefined ? undefined : (structuredClone(spec.default) as Value);
   }
+  fromEnvironment.set(out, envKeys);
   return out;
+}
+
+/** How to name an option in an error about a merged value: its flag, or the environment variable it came from. */
+function namer(v: object): (key: string) => string {
+  const envKeys = fromEnvironment.get(v);
+  return (key) => {
+    const spec = OPTIONS.find((o) => o.key === key);
+    if (!spec) return key;
+    return origin(spec, envKeys?.has(key) ?? false);
+  };
 }
 
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
 
-function readable(file: string, flag: string): void {
+function readable(file: string, where: string): void {
   try {
     accessSync(file, constants.R_OK);
   } catch (e) {
-    throw new ConfigError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
-      cause: e,
-    });
+    throw new ConfigError(
+      `${where}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; give a readable file`,
+      { cause: e },
+    );
   }
 }
 
 /** Validates a run config (cross-option rules and files); throws ConfigError. */
 export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
   const c = v as unknown as RunConfig;
+  const name = namer(v);
   const scopes = [
-    c.namespace.length > 0 && '--namespace',
-    c.allNamespaces && '--all-namespaces',
-    c.namespaceRegex && '--namespace-regex',
+    c.namespace.length > 0 && name('namespace'),
+    c.allNamespaces && name('allNamespaces'),
+    c.namespaceRegex && name('namespaceRegex'),
   ].filter(Boolean);
   if (scopes.length > 1) {
     throw new ConfigError(`${scopes.join(' and ')} cannot be combined: choose one way to select namespaces`);
@@ -155,40 +175,48 @@ export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
       new RegExp(`^(?:${c.namespaceRegex})$`);
     } catch (e) {
       throw new ConfigError(
-        `--namespace-regex: "${c.namespaceRegex}" is not a valid regular expression: ${(e as Error).message}`,
+        `${name('namespaceRegex')}: "${c.namespaceRegex}" is not a valid regular expression: ${(e as Error).message}`,
+      );
+    }
+  }
+  if (c.selector !== undefined) {
+    const why = labelSelectorProblem(c.selector);
+    if (why) {
+      throw new ConfigError(
+        `${name('selector')}: "${c.selector}" is not a valid label selector: ${why}. Example: "app in (web,api),tier!=db"`,
       );
     }
   }
   for (const ns of c.namespace) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
       throw new ConfigError(
-        `--namespace: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`,
+        `${name('namespace')}: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`,
       );
     }
   }
   for (const host of c.insecureRegistry) {
     if (!HOST_PORT.test(host)) {
       throw new ConfigError(
-        `--insecure-registry: "${host}" is not a registry host: give host or host:port, no scheme or path`,
+        `${name('insecureRegistry')}: "${host}" is not a registry host: give host or host:port, no scheme or path`,
       );
     }
   }
-  if (c.registryCa) readable(c.registryCa, 'registry-ca');
-  if (c.dockerConfig) readable(c.dockerConfig, 'docker-config');
+  if (c.registryCa) readable(c.registryCa, name('registryCa'));
+  if (c.dockerConfig) readable(c.dockerConfig, name('dockerConfig'));
   if (c.mode === 'docker') {
     if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+|npipe:\/\/.+)$/.test(c.dockerHost)) {
       throw new ConfigError(
-        `--docker-host: "${c.dockerHost}" must be unix:///path/to/docker.sock or tcp://host:port`,
+        `${name('dockerHost')}: "${c.dockerHost}" must be unix:///path/to/docker.sock or tcp://host:port`,
       );
     }
     if (c.dockerTlsVerify && !c.dockerCertPath) {
       throw new ConfigError(
-        '--docker-tls-verify needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)',
+        `${name('dockerTlsVerify')} needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)`,
       );
     }
   }
   if (c.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(c.platform)) {
-    throw new ConfigError(`--platform: "${c.platform}" is not os/arch[/variant], e.g. linux/arm64`);
+    throw new ConfigError(`${name('platform')}: "${c.platform}" is not os/arch[/variant], e.g. linux/arm64`);
   }
   return c;
 }
