@@ -4,7 +4,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiException, CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  makeInformer,
+  type V1Pod,
+  Watch,
+} from '@kubernetes/client-node';
 import t from 'tap';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
@@ -176,6 +183,57 @@ t.test('when a Watch is open then it receives the events of later changes', asyn
   await core.deleteNamespacedPod({ name: 'w', namespace: 'watched' });
   await three;
   t.same(seen, ['ADDED w', 'MODIFIED w', 'DELETED w']);
+});
+
+t.test('when an informer runs then its cache follows adds, label changes and deletes', async (t) => {
+  cluster.store.create('/namespaces', { metadata: { name: 'informed' } });
+  cluster.store.create('/pods', readyPod('informed', 'before', { app: 'x' }));
+  const informer = makeInformer<V1Pod>(
+    kc,
+    '/api/v1/namespaces/informed/pods',
+    () => core.listNamespacedPod({ namespace: 'informed', labelSelector: 'app=x' }),
+    'app=x',
+  );
+  const seen: string[] = [];
+  const waiters: Array<[number, () => void]> = [];
+  const record = (what: string) => (p: V1Pod) => {
+    seen.push(`${what} ${p.metadata!.name}`);
+    for (const w of [...waiters]) if (seen.length >= w[0]) w[1]();
+  };
+  const until = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      if (seen.length >= n) return resolve();
+      const timer = setTimeout(() => reject(new Error(`informer saw only ${JSON.stringify(seen)}`)), 10_000);
+      waiters.push([
+        n,
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      ]);
+    });
+  informer.on('add', record('add'));
+  informer.on('update', record('update'));
+  informer.on('delete', record('delete'));
+  await informer.start();
+  t.teardown(() => informer.stop());
+  await until(1);
+  cluster.store.create('/pods', readyPod('informed', 'later', { app: 'x' }));
+  cluster.store.create('/pods', readyPod('informed', 'unrelated', { app: 'y' }));
+  await until(2);
+  cluster.store.mutate('/pods', 'informed', 'before', (p) => {
+    p.metadata.labels = { app: 'moved' };
+    return undefined;
+  });
+  await until(3);
+  t.same(seen, ['add before', 'add later', 'delete before'], 'a pod leaving the selector is a delete');
+  t.same(
+    informer
+      .list()
+      .map((p) => p.metadata!.name)
+      .sort(),
+    ['later'],
+  );
 });
 
 t.test(
