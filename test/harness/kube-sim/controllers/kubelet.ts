@@ -2,20 +2,18 @@
 // honouring imagePullPolicy with a per-node image cache, reports imageID in the node's runtime format, runs the
 // pod lifecycle (init containers, Running, Ready, crash loops, run-to-completion exits) and removes terminating pods.
 
-import { createHash } from 'node:crypto';
 import type { KObject } from '../store.ts';
 import { StoreError } from '../store.ts';
+import { containerEnv, type PodBehaviour, podBehaviour, SIM_ANNOTATIONS } from './behaviour.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Ctx } from './context.ts';
-import { credentialsFor } from './credentials.ts';
-import { ImagePuller, isLoopbackHost, PullError, type PullerOptions } from './image-pull.ts';
+import { type CachedImage, ImageCache, type PullRecord, type PullTarget } from './image-cache.ts';
+import { PullError, type PullerOptions } from './image-pull.ts';
 import {
-  cacheKey,
   containerIdScheme,
   formatImageID,
   formatStatusImage,
   type ImageRef,
-  needsConfigDigest,
   normalized,
   parseImage,
   RUNTIME_FORMATS,
@@ -23,30 +21,12 @@ import {
 } from './image-ref.ts';
 import { ATTEMPT_ANNOTATION } from './job.ts';
 import { fits, type NodeSpec, nodeObject, nodeReady, nodeStatus, RUNTIME_ANNOTATION } from './nodes.ts';
-import { defaultPullPolicy } from './pod-template.ts';
+import { type ContainerRun, hex64, nowIso, type PodRun, podStatus, qosClass } from './pod-run.ts';
 import type { TimerHandle } from './runtime.ts';
-import { type Condition, isoSeconds, sameStatus, setCondition } from './util.ts';
+import { sameStatus } from './util.ts';
 
-/** Pod annotations that script the simulated containers (the `behaviour` hook can do the same). */
-export const SIM_ANNOTATIONS = {
-  /** "true" (all containers) or a comma-separated list of container names that crash after starting. */
-  crashLoop: 'sim.k8s-auto-updater.io/crash-loop',
-  /** "true": containers run but never become ready. */
-  neverReady: 'sim.k8s-auto-updater.io/never-ready',
-  /** Milliseconds from start to Ready. */
-  readyDelayMs: 'sim.k8s-auto-updater.io/ready-delay-ms',
-  /** Exit code of run-to-completion containers (restartPolicy Never/OnFailure). */
-  exitCode: 'sim.k8s-auto-updater.io/exit-code',
-  /** The imageID format for this pod (overrides the node's). */
-  runtime: RUNTIME_ANNOTATION,
-} as const;
-
-export interface PodBehaviour {
-  /** true: every container crash-loops; a list: only those containers. */
-  crashLoop?: boolean | string[];
-  readyDelayMs?: number;
-  neverReady?: boolean;
-}
+export type { CachedImage, PodBehaviour, PullRecord };
+export { SIM_ANNOTATIONS };
 
 export interface KubeletOptions {
   /** Simulated nodes; default node-a and node-b. */
@@ -81,79 +61,12 @@ export interface KubeletOptions {
   jobOutcome?: (job: KObject, attempt: number) => 'succeed' | 'fail';
 }
 
-export interface CachedImage {
-  /** Manifest (or index) digest the reference resolved to when pulled. */
-  digest: string;
-  configDigest?: string;
-}
-
-export interface PullRecord {
-  node: string;
-  image: string;
-  digest?: string;
-  error?: string;
-}
-
-interface ContainerRun {
-  spec: KObject;
-  name: string;
-  init: boolean;
-  ref?: ImageRef;
-  statusImage: string;
-  imageID: string;
-  state: Record<string, unknown>;
-  lastState: Record<string, unknown>;
-  ready: boolean;
-  started: boolean;
-  restartCount: number;
-  containerID?: string;
-  crash: boolean;
-  timers: TimerHandle[];
-}
-
-interface PodRun {
-  uid: string;
-  key: string;
-  node: string;
-  runtime: RuntimeFormat;
-  pod: KObject;
-  cancelled: boolean;
-  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
-  initialized: boolean;
-  containers: ContainerRun[];
-  conditions: Condition[];
-  startTime: string;
-  podIP: string;
-  hostIP: string;
-  timers: TimerHandle[];
-  behaviour: Required<Pick<PodBehaviour, 'neverReady'>> & { readyDelayMs: number };
-  runToCompletion: boolean;
-}
-
 const BACKOFF_MAX_CRASH_MS = 2_000;
+
+function target(run: PodRun, c: ContainerRun): PullTarget {
+  return { node: run.node, runtime: run.runtime, pod: run.pod, container: c.spec, ref: c.ref! };
+}
 const BACKOFF_MAX_PULL_MS = 5_000;
-
-let isoCache = { second: -1, text: '' };
-
-function nowIso(): string {
-  const second = Math.floor(Date.now() / 1000);
-  if (second !== isoCache.second) isoCache = { second, text: isoSeconds(second * 1000) };
-  return isoCache.text;
-}
-
-/** 64 hex characters for container IDs: unique enough, and much cheaper than crypto for thousands of pods. */
-function hex64(): string {
-  let s = '';
-  while (s.length < 64)
-    s += Math.floor(Math.random() * 0x100000000)
-      .toString(16)
-      .padStart(8, '0');
-  return s;
-}
-
-function sha256(s: string): string {
-  return `sha256:${createHash('sha256').update(s).digest('hex')}`;
-}
 
 export class Kubelet {
   private readonly ctx: Ctx;
@@ -162,23 +75,21 @@ export class Kubelet {
   private readonly enqueueNode: (key: string) => void;
   private readonly runs = new Map<string, PodRun>();
   private readonly terminating = new Map<string, { uid: string; timer: TimerHandle }>();
-  private readonly images = new Map<string, Map<string, CachedImage>>();
-  private readonly inflight = new Map<string, Promise<CachedImage>>();
-  private readonly synthetic = new Map<string, string>();
   private readonly nodeRuntimes = new Map<string, RuntimeFormat>();
   private readonly nodeIndex = new Map<string, number>();
   private readonly ipCounters = new Map<string, number>();
   private readonly unschedulableNoted = new Set<string>();
   private rr = 0;
-  /** The registry client (its counts show how many requests the kubelet made). */
-  readonly puller: ImagePuller;
-  /** Every pull the kubelet made, oldest first. */
-  readonly pulls: PullRecord[] = [];
+  /** The nodes' image stores and the registry client. */
+  readonly images: ImageCache;
 
   constructor(ctx: Ctx, opts: KubeletOptions = {}) {
     this.ctx = ctx;
     this.opts = opts;
-    this.puller = new ImagePuller({ registries: opts.registries });
+    this.images = new ImageCache(
+      { imageSource: opts.imageSource, registries: opts.registries },
+      { track: (p) => ctx.rt.track(p), secret: (ns, name) => ctx.cache.get(K.secrets, ns, name) },
+    );
     this.enqueuePod = ctx.rt.queue('kubelet', (k) => this.reconcilePod(k));
     this.enqueueNode = ctx.rt.queue('node', (k) => this.reconcileNode(k));
   }
@@ -208,6 +119,36 @@ export class Kubelet {
       .sort();
   }
 
+  /** Puts an image into a node's cache, as if pulled earlier (what IfNotPresent and Never then use). */
+  cacheImage(node: string, image: string, digest: string, configDigest?: string): void {
+    this.images.cacheImage(node, image, digest, configDigest);
+  }
+
+  /** What a node has cached for an image reference, if anything. */
+  cachedImage(node: string, image: string): CachedImage | undefined {
+    return this.images.cachedImage(node, image);
+  }
+
+  /** Removes an image from a node's cache (or from every node when node is undefined). */
+  forgetImage(node: string | undefined, image: string): void {
+    this.images.forgetImage(node, image);
+  }
+
+  /** Sets the digest a synthetic image resolves to ("the tag moved" without a registry). */
+  setSyntheticImage(image: string, digest: string): void {
+    this.images.setSyntheticImage(image, digest);
+  }
+
+  /** Every pull so far, oldest first. */
+  get pulls(): PullRecord[] {
+    return this.images.pulls;
+  }
+
+  /** The registry client (its counts show how many requests the kubelet made). */
+  get puller(): ImageCache['puller'] {
+    return this.images.puller;
+  }
+
   /** A pod changed: bind, start, follow or terminate it on the next pass. */
   podChanged(pod: KObject): void {
     this.enqueuePod(`${pod.metadata.namespace}/${pod.metadata.name}`);
@@ -225,127 +166,6 @@ export class Kubelet {
         this.enqueuePod(`${p.metadata.namespace}/${p.metadata.name}`);
       }
     }
-  }
-
-  // ---- image cache -------------------------------------------------------------------------------------------
-
-  private nodeImages(node: string): Map<string, CachedImage> {
-    let m = this.images.get(node);
-    if (!m) {
-      m = new Map();
-      this.images.set(node, m);
-    }
-    return m;
-  }
-
-  /** Puts an image into a node's cache, as if pulled earlier (what IfNotPresent and Never then use). */
-  cacheImage(node: string, image: string, digest: string, configDigest?: string): void {
-    this.nodeImages(node).set(
-      cacheKey(parseImage(image)),
-      configDigest ? { digest, configDigest } : { digest },
-    );
-  }
-
-  /** What a node has cached for an image reference, if anything. */
-  cachedImage(node: string, image: string): CachedImage | undefined {
-    const c = this.nodeImages(node).get(cacheKey(parseImage(image)));
-    return c && { ...c };
-  }
-
-  /** Removes an image from a node's cache (or from every node when node is undefined). */
-  forgetImage(node: string | undefined, image: string): void {
-    const k = cacheKey(parseImage(image));
-    for (const [n, m] of this.images) if (node === undefined || n === node) m.delete(k);
-  }
-
-  /** Sets the digest a synthetic image resolves to ("the tag moved" without a registry). */
-  setSyntheticImage(image: string, digest: string): void {
-    this.synthetic.set(cacheKey(parseImage(image)), digest);
-  }
-
-  private isSynthetic(ref: ImageRef): boolean {
-    const src = this.opts.imageSource ?? 'auto';
-    if (src === 'synthetic') return true;
-    if (src === 'registry') return false;
-    return !(isLoopbackHost(ref.registry) || this.opts.registries?.[ref.registry]);
-  }
-
-  private syntheticImage(ref: ImageRef): CachedImage {
-    const key = cacheKey(ref);
-    const digest = ref.digest ?? this.synthetic.get(key) ?? sha256(`sim-image|${key}`);
-    return { digest, configDigest: sha256(`sim-config|${digest}`) };
-  }
-
-  /**
-   * The image a container start uses, without the network when policy and cache allow (or the image is
-   * synthetic); undefined when a registry pull is needed. Throws PullError for Never without a cached image.
-   */
-  private resolveLocal(run: PodRun, c: ContainerRun): CachedImage | undefined {
-    const ref = c.ref!;
-    const policy: string = c.spec.imagePullPolicy ?? defaultPullPolicy(c.spec.image ?? '');
-    const cached = this.nodeImages(run.node).get(cacheKey(ref));
-    const wantConfig = needsConfigDigest(run.runtime);
-    if (policy === 'Never') {
-      if (!cached) {
-        throw new PullError(`Container image "${c.spec.image}" is not present with pull policy of Never`, -1);
-      }
-      return cached.configDigest || !wantConfig
-        ? cached
-        : { ...cached, configDigest: sha256(`sim-config|${cached.digest}`) };
-    }
-    if (policy !== 'Always' && cached && (cached.configDigest || !wantConfig)) return cached;
-    if (this.isSynthetic(ref)) {
-      const img = this.syntheticImage(ref);
-      this.nodeImages(run.node).set(cacheKey(ref), img);
-      this.pulls.push({ node: run.node, image: normalized(ref), digest: img.digest });
-      return img;
-    }
-    return undefined;
-  }
-
-  /** Whether resolveLocal would answer without the network (no side effects). */
-  private startsLocally(run: PodRun, c: ContainerRun): boolean {
-    const ref = c.ref!;
-    const policy: string = c.spec.imagePullPolicy ?? defaultPullPolicy(c.spec.image ?? '');
-    const cached = this.nodeImages(run.node).get(cacheKey(ref));
-    if (policy === 'Never') return !!cached;
-    if (policy !== 'Always' && cached && (cached.configDigest || !needsConfigDigest(run.runtime)))
-      return true;
-    return this.isSynthetic(ref);
-  }
-
-  /** Pulls from the registry (one request at a time per node, reference and credentials). */
-  private pullRemote(run: PodRun, c: ContainerRun): Promise<CachedImage> {
-    const ref = c.ref!;
-    const wantConfig = needsConfigDigest(run.runtime);
-    const secrets = (run.pod.spec?.imagePullSecrets ?? []).map((s: KObject) => s?.name).join(',');
-    const id = `${run.node}|${cacheKey(ref)}|${wantConfig}|${run.pod.metadata.namespace}|${secrets}`;
-    const pending = this.inflight.get(id);
-    if (pending) return pending;
-    const creds = credentialsFor(run.pod, ref, (ns, name) => this.ctx.cache.get(K.secrets, ns, name));
-    const p = this.puller
-      .resolve(ref, creds, wantConfig)
-      .then(
-        (r) => {
-          const img: CachedImage = r.configDigest
-            ? { digest: r.digest, configDigest: r.configDigest }
-            : { digest: r.digest };
-          this.nodeImages(run.node).set(cacheKey(ref), img);
-          this.pulls.push({ node: run.node, image: normalized(ref), digest: r.digest });
-          return img;
-        },
-        (e: unknown) => {
-          this.pulls.push({
-            node: run.node,
-            image: normalized(ref),
-            error: e instanceof Error ? e.message : String(e),
-          });
-          throw e;
-        },
-      )
-      .finally(() => this.inflight.delete(id));
-    this.inflight.set(id, p);
-    return this.ctx.rt.track(p);
   }
 
   // ---- scheduling --------------------------------------------------------------------------------------------
@@ -457,32 +277,6 @@ export class Kubelet {
     return this.opts.runtime ?? 'containerd';
   }
 
-  private behaviourFor(pod: KObject): {
-    crash: (name: string) => boolean;
-    neverReady: boolean;
-    readyDelayMs: number;
-  } {
-    const b = this.opts.behaviour?.(pod) ?? {};
-    const ann: Record<string, string> = pod.metadata.annotations ?? {};
-    const crashAnn = ann[SIM_ANNOTATIONS.crashLoop];
-    const crashList = Array.isArray(b.crashLoop)
-      ? b.crashLoop
-      : crashAnn && crashAnn !== 'true' && crashAnn !== 'false'
-        ? crashAnn.split(',').map((s) => s.trim())
-        : undefined;
-    const crashAll = b.crashLoop === true || crashAnn === 'true';
-    const delayAnn = Number(ann[SIM_ANNOTATIONS.readyDelayMs]);
-    return {
-      crash: (name) => crashAll || (crashList?.includes(name) ?? false),
-      neverReady: !!b.neverReady || ann[SIM_ANNOTATIONS.neverReady] === 'true',
-      readyDelayMs:
-        b.readyDelayMs ??
-        (Number.isFinite(delayAnn) && ann[SIM_ANNOTATIONS.readyDelayMs]
-          ? delayAnn
-          : (this.opts.readyDelayMs ?? 20)),
-    };
-  }
-
   private podIP(node: string): string {
     const n = this.ipCounters.get(node) ?? 0;
     this.ipCounters.set(node, n + 1);
@@ -495,7 +289,7 @@ export class Kubelet {
   private startPod(key: string, pod: KObject): void {
     const node = pod.spec.nodeName as string;
     const runtime = this.runtimeFor(pod, node);
-    const beh = this.behaviourFor(pod);
+    const beh = podBehaviour(pod, this.opts.behaviour, this.opts.readyDelayMs ?? 20);
     const nodeObj = this.ctx.cache.get(K.nodes, undefined, node);
     const mk = (spec: KObject, init: boolean): ContainerRun => ({
       spec,
@@ -559,7 +353,7 @@ export class Kubelet {
       return;
     }
     // Only a start that waits for the network shows the Pending/ContainerCreating state first.
-    if (!run.containers.every((c) => this.startsLocally(run, c))) this.write(run);
+    if (!run.containers.every((c) => this.images.startsLocally(target(run, c)))) this.write(run);
     void this.lifecycle(run);
   }
 
@@ -571,7 +365,8 @@ export class Kubelet {
       let img: CachedImage | undefined;
       let err: unknown;
       try {
-        img = this.resolveLocal(run, c) ?? (await this.pullRemote(run, c));
+        const x = target(run, c);
+        img = this.images.resolveLocal(x) ?? (await this.images.pullRemote(x));
       } catch (e) {
         err = e;
       }
@@ -763,26 +558,6 @@ export class Kubelet {
     }
   }
 
-  private envOf(pod: KObject, c: KObject, run: PodRun): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const e of c.env ?? []) {
-      if (typeof e.value === 'string') env[e.name] = e.value;
-      const f = e.valueFrom?.fieldRef?.fieldPath;
-      if (f) {
-        const v: Record<string, string | undefined> = {
-          'metadata.name': pod.metadata.name,
-          'metadata.namespace': pod.metadata.namespace,
-          'metadata.uid': pod.metadata.uid,
-          'spec.nodeName': run.node,
-          'status.podIP': run.podIP,
-          'status.hostIP': run.hostIP,
-        };
-        if (v[f] !== undefined) env[e.name] = v[f]!;
-      }
-    }
-    return env;
-  }
-
   private defaultExit(pod: KObject, restarts: number): number {
     const ann = pod.metadata.annotations?.[SIM_ANNOTATIONS.exitCode];
     if (ann !== undefined && Number.isInteger(Number(ann))) return Number(ann);
@@ -806,7 +581,7 @@ export class Kubelet {
         if (!hook) return Promise.resolve(this.defaultExit(pod, c.restartCount));
         return this.ctx.rt.track(
           Promise.resolve()
-            .then(() => hook(pod, c.spec, this.envOf(pod, c.spec, run)))
+            .then(() => hook(pod, c.spec, containerEnv(pod, c.spec, run)))
             .catch(() => 128),
         );
       }),
@@ -852,81 +627,9 @@ export class Kubelet {
 
   // ---- status ------------------------------------------------------------------------------------------------
 
-  private statusOf(c: ContainerRun): KObject {
-    const s: KObject = {
-      name: c.name,
-      image: c.statusImage,
-      imageID: c.imageID,
-      ready: c.ready,
-      restartCount: c.restartCount,
-      started: c.started,
-      state: c.state,
-      lastState: c.lastState,
-    } as unknown as KObject;
-    if (c.containerID) (s as Record<string, unknown>).containerID = c.containerID;
-    return s;
-  }
-
   private write(run: PodRun): void {
     if (run.cancelled) return;
-    const now = nowIso();
-    const mains = run.containers.filter((c) => !c.init);
-    const inits = run.containers.filter((c) => c.init);
-    const finished = run.phase === 'Succeeded' || run.phase === 'Failed';
-    const allReady = run.phase === 'Running' && mains.length > 0 && mains.every((c) => c.ready);
-    const notReady = mains.filter((c) => !c.ready).map((c) => c.name);
-    let conds = run.conditions;
-    const set = (c: Condition) => {
-      conds = setCondition(conds, { lastProbeTime: null, ...c }, now);
-    };
-    set(
-      run.initialized
-        ? { type: 'Initialized', status: 'True' }
-        : {
-            type: 'Initialized',
-            status: 'False',
-            reason: 'ContainersNotInitialized',
-            message: `containers with incomplete status: [${inits
-              .filter((c) => !c.state.terminated)
-              .map((c) => c.name)
-              .join(' ')}]`,
-          },
-    );
-    const readyCond = (type: string): Condition =>
-      allReady
-        ? { type, status: 'True' }
-        : finished
-          ? { type, status: 'False', reason: 'PodCompleted' }
-          : {
-              type,
-              status: 'False',
-              reason: 'ContainersNotReady',
-              message: `containers with unready status: [${notReady.join(' ')}]`,
-            };
-    set(readyCond('Ready'));
-    set(readyCond('ContainersReady'));
-    set({ type: 'PodScheduled', status: 'True' });
-    // Conditions in the order the real kubelet lists them.
-    const order = ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
-    conds = [...conds].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
-    for (const c of conds) if (c.status === 'True') delete c.reason;
-    run.conditions = conds;
-    const status: KObject = {
-      phase: run.phase,
-      conditions: conds,
-      hostIP: run.hostIP,
-      hostIPs: run.hostIP ? [{ ip: run.hostIP }] : [],
-      startTime: run.startTime,
-      containerStatuses: mains.map((c) => this.statusOf(c)),
-      qosClass: qosClass(run.pod),
-    } as unknown as KObject;
-    if (run.podIP) {
-      (status as Record<string, unknown>).podIP = run.podIP;
-      (status as Record<string, unknown>).podIPs = [{ ip: run.podIP }];
-    }
-    if (inits.length)
-      (status as Record<string, unknown>).initContainerStatuses = inits.map((c) => this.statusOf(c));
-    this.writePodStatus(run.pod, status as unknown as Record<string, unknown>);
+    this.writePodStatus(run.pod, podStatus(run));
   }
 
   private writePodStatus(pod: KObject, status: Record<string, unknown>): void {
@@ -979,25 +682,6 @@ export class Kubelet {
     this.runs.clear();
     for (const t of this.terminating.values()) t.timer.cancel();
     this.terminating.clear();
-    this.puller.close();
+    this.images.close();
   }
-}
-
-/** The pod's QoS class from its containers' requests and limits. */
-export function qosClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const cs: KObject[] = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-  let any = false;
-  let guaranteed = cs.length > 0;
-  for (const c of cs) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) any = true;
-    for (const r of ['cpu', 'memory']) {
-      const l = lim[r];
-      const q = req[r] ?? l;
-      if (l === undefined || q !== l) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
