@@ -1,7 +1,8 @@
 // Turns flags and their environment twins into a validated config. Every bad value fails here, before any API call,
 // with a ConfigError naming the flag or variable and the fix. Precedence: flag, then environment, then default.
 
-import { accessSync, constants } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
@@ -158,6 +159,27 @@ function readable(file: string, where: string): void {
   }
 }
 
+// A CA file that holds no certificate would only show up later as every TLS registry failing; refuse it now.
+function certificates(file: string, where: string): void {
+  const pem = readFileSync(file, 'utf8');
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new ConfigError(
+      `${where}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the registry's CA in PEM form`,
+    );
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (e) {
+      throw new ConfigError(
+        `${where}: certificate ${i + 1} in ${file} is not valid (${(e as Error).message}); give the registry's CA in PEM form`,
+        { cause: e },
+      );
+    }
+  });
+}
+
 /** Validates a run config (cross-option rules and files); throws ConfigError. */
 export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
   const c = v as unknown as RunConfig;
@@ -201,7 +223,10 @@ export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
       );
     }
   }
-  if (c.registryCa) readable(c.registryCa, name('registryCa'));
+  if (c.registryCa) {
+    readable(c.registryCa, name('registryCa'));
+    certificates(c.registryCa, name('registryCa'));
+  }
   if (c.dockerConfig) readable(c.dockerConfig, name('dockerConfig'));
   if (c.mode === 'docker') {
     if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+|npipe:\/\/.+)$/.test(c.dockerHost)) {

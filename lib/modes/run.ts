@@ -114,18 +114,33 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     'run starting',
   );
 
-  const pods: V1Pod[] = await listPods(clients.core, {
-    namespaces:
-      config.allNamespaces || config.namespaceRegex
-        ? 'all'
-        : config.namespace.length
-          ? config.namespace
-          : [loaded.namespace],
-    ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
-    ...(config.selector ? { labelSelector: config.selector } : {}),
-    project: true,
+  // Built before the first API call: an unusable --docker-config, --registry-ca or Docker endpoint is a configuration
+  // error (exit 2) with nothing done, as docs/output.md promises.
+  const pullSecrets = new PullSecretSource(clients.core, logger);
+  const source = await createSource(config, {
+    logger,
+    pullSecrets,
+    userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}`,
   });
-  const workloads = await resolveWorkloads(pods, clients.apps, { log: logger });
+  let pods: V1Pod[];
+  let workloads: Awaited<ReturnType<typeof resolveWorkloads>>;
+  try {
+    pods = await listPods(clients.core, {
+      namespaces:
+        config.allNamespaces || config.namespaceRegex
+          ? 'all'
+          : config.namespace.length
+            ? config.namespace
+            : [loaded.namespace],
+      ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
+      ...(config.selector ? { labelSelector: config.selector } : {}),
+      project: true,
+    });
+    workloads = await resolveWorkloads(pods, clients.apps, { log: logger });
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
   const self = selfPod(loaded, deps.env);
   const ctx: PlanContext = {
     optIn: config.optIn,
@@ -141,12 +156,6 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     'pods and workloads read',
   );
 
-  const pullSecrets = new PullSecretSource(clients.core, logger);
-  const source = await createSource(config, {
-    logger,
-    pullSecrets,
-    userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}`,
-  });
   let results: RestartResult[] = [];
   let plan: ReturnType<typeof buildPlan>;
   const term = deps.signal ? undefined : terminationSignal(logger);

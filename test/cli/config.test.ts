@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import t, { type Test } from 'tap';
 import { mergeOptions, parseOptionValue, toRunConfig } from '../../lib/cli/config.ts';
 import { envName, OPTIONS } from '../../lib/cli/options.ts';
@@ -28,7 +29,6 @@ function configError(t: Test, cli: Raw, env: NodeJS.ProcessEnv = {}): string {
   t.fail(`no error for ${JSON.stringify({ cli, env })}`);
   return '';
 }
-
 
 t.test('when nothing is given then every option has its documented default', async (t) => {
   const c = config();
@@ -245,8 +245,20 @@ t.test('when a value came from the environment then the error names the environm
 t.test('files given as options must be readable, and the message says which and how to fix it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
   const ca = join(dir, 'ca.pem');
-  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n');
+  writeFileSync(ca, `${rootCertificates[0]}\n${rootCertificates[1]}\n`);
   t.equal(config({ registryCa: ca }).registryCa, ca);
+  const notPem = join(dir, 'not.pem');
+  writeFileSync(notPem, 'not a certificate');
+  t.match(configError(t, { registryCa: notPem }), /--registry-ca: .*not\.pem holds no PEM certificate/);
+  const broken = join(dir, 'broken.pem');
+  writeFileSync(
+    broken,
+    `${rootCertificates[0]}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`,
+  );
+  t.match(
+    configError(t, { registryCa: broken }),
+    /--registry-ca: certificate 2 in .*broken\.pem is not valid/,
+  );
   t.match(
     configError(t, { registryCa: join(dir, 'missing.pem') }),
     /--registry-ca: cannot read .*missing\.pem.*ENOENT/,
