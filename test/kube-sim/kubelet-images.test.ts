@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import { type ControllerOptions, startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { barePod, pullSecret } from '../../test/harness/kube-sim/fixtures.ts';
+import { barePod, pullSecret, replicaSet } from '../../test/harness/kube-sim/fixtures.ts';
 import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
 import { pushImage, type Registry, startRegistry } from '../../test/harness/registry/index.ts';
 import { requireBin, type SkipOrFail } from '../../test/harness/require-bin.ts';
@@ -219,6 +219,32 @@ for (const auth of ['basic', 'bearer'] as const) {
     },
   );
 }
+
+t.test(
+  'when the ServiceAccount names a pull secret then controller-made pods get it and pull with it',
+  async (t) => {
+    const reg = await registry(t, { auth: 'basic' });
+    if (!reg) return;
+    const img = await pushImage(reg, 'team/app', '2', { seed: 'sa' });
+    const { store, c } = start(t);
+    const { username, password } = reg.credentials!;
+    store.create('/secrets', pullSecret('sa-cred', NS, reg.host, username, password));
+    store.create('/serviceaccounts', {
+      metadata: { name: 'builder', namespace: NS },
+      imagePullSecrets: [{ name: 'sa-cred' }],
+    });
+    store.create(
+      'apps/replicasets',
+      replicaSet('sa', NS, `${reg.host}/team/app:2`, { podSpec: { serviceAccountName: 'builder' } }),
+    );
+    await c.settle((s) =>
+      s.listRefs('/pods', NS).some((p) => p.status?.containerStatuses?.[0]?.state?.running),
+    );
+    const pod = store.listRefs('/pods', NS)[0]!;
+    t.same(pod.spec.imagePullSecrets, [{ name: 'sa-cred' }], "admission copied the account's pull secret");
+    t.equal(pod.status.containerStatuses[0].imageID, `${reg.host}/team/app@${img.digest}`);
+  },
+);
 
 t.test('when the registry serves TLS then the configured CA is trusted', async (t) => {
   const reg = await registry(t, { tls: true });

@@ -8,6 +8,7 @@ export const K = {
   pods: '/pods',
   nodes: '/nodes',
   secrets: '/secrets',
+  serviceaccounts: '/serviceaccounts',
   namespaces: '/namespaces',
   events: '/events',
   deployments: 'apps/deployments',

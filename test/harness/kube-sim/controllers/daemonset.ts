@@ -4,17 +4,9 @@
 import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
-import { podFromTemplate } from './pod-template.ts';
+import { createPod, podFromTemplate } from './pod-template.ts';
 import { ensureControllerRevision } from './revisions.ts';
-import {
-  createGenerated,
-  intOrPercent,
-  isPodActive,
-  isPodAvailable,
-  isPodReady,
-  templateHash,
-  writeStatus,
-} from './util.ts';
+import { intOrPercent, isPodActive, isPodAvailable, isPodReady, templateHash, writeStatus } from './util.ts';
 
 const REVISION_LABEL = 'controller-revision-hash';
 
@@ -99,7 +91,7 @@ export class DaemonSetController implements Controller {
           { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
           { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
         ];
-        createGenerated(store, K.pods, pod);
+        createPod(this.ctx, pod);
       } else if (running.length > 1) {
         const sorted = [...running].sort((a, b) =>
           (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),

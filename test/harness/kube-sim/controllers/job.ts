@@ -4,16 +4,8 @@
 import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
-import { podFromTemplate } from './pod-template.ts';
-import {
-  type Condition,
-  createGenerated,
-  getCondition,
-  isoSeconds,
-  isPodReady,
-  setCondition,
-  writeStatus,
-} from './util.ts';
+import { createPod, podFromTemplate } from './pod-template.ts';
+import { type Condition, getCondition, isoSeconds, isPodReady, setCondition, writeStatus } from './util.ts';
 
 /** Pod annotation holding the 1-based attempt number the Job controller gave the pod (for jobOutcome hooks). */
 export const ATTEMPT_ANNOTATION = 'sim.k8s-auto-updater.io/attempt';
@@ -138,8 +130,9 @@ export class JobController implements Controller {
           },
           annotations: { [ATTEMPT_ANNOTATION]: String(attempt) },
         });
-        if (pod.spec.restartPolicy === 'Always') pod.spec.restartPolicy = 'Never';
-        createGenerated(store, K.pods, pod);
+        // Job templates must not restart Always (the API server rejects that); Never is the usual choice.
+        if (!pod.spec.restartPolicy || pod.spec.restartPolicy === 'Always') pod.spec.restartPolicy = 'Never';
+        createPod(this.ctx, pod);
       }
     }
     const wasSuspended = getCondition(conditions, 'Suspended');

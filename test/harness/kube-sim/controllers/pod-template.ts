@@ -1,8 +1,11 @@
-// Turns a workload's pod template into a Pod, with the defaults the API server would fill in, because the
-// controllers write straight to the store and skip the HTTP layer's admission.
+// Turns a workload's pod template into a Pod and creates it as the API server would admit it (defaults, the
+// ServiceAccount's pull secrets), because the controllers write straight to the store and skip the HTTP layer.
 
+import { applyDefaults } from '../defaults.ts';
 import type { KObject } from '../store.ts';
-import { ownerRef } from './util.ts';
+import { K } from './cache.ts';
+import type { Ctx } from './context.ts';
+import { createGenerated, ownerRef } from './util.ts';
 
 /** The imagePullPolicy the API server defaults to: Always for `:latest` or no tag, else IfNotPresent. */
 export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
@@ -11,24 +14,6 @@ export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
   const colon = image.indexOf(':', lastSlash + 1);
   const tag = colon >= 0 ? image.slice(colon + 1) : '';
   return tag === '' || tag === 'latest' ? 'Always' : 'IfNotPresent';
-}
-
-/** Fills in the pod spec defaults the API server sets on create (in place). */
-export function defaultPodSpec(spec: KObject['spec']): void {
-  spec.restartPolicy ??= 'Always';
-  spec.terminationGracePeriodSeconds ??= 30;
-  spec.dnsPolicy ??= 'ClusterFirst';
-  spec.schedulerName ??= 'default-scheduler';
-  spec.serviceAccountName ??= 'default';
-  spec.securityContext ??= {};
-  for (const list of [spec.initContainers, spec.containers]) {
-    for (const c of list ?? []) {
-      c.imagePullPolicy ??= defaultPullPolicy(String(c.image ?? ''));
-      c.terminationMessagePath ??= '/dev/termination-log';
-      c.terminationMessagePolicy ??= 'File';
-      c.resources ??= {};
-    }
-  }
 }
 
 export interface PodFromTemplateOptions {
@@ -46,7 +31,6 @@ export function podFromTemplate(
 ): KObject {
   const t = structuredClone(template ?? { metadata: {}, spec: { containers: [] } });
   const spec = t.spec ?? { containers: [] };
-  defaultPodSpec(spec);
   const metadata: KObject['metadata'] = {
     namespace: owner.metadata.namespace,
     labels: { ...(t.metadata?.labels ?? {}), ...(opts.labels ?? {}) },
@@ -57,4 +41,19 @@ export function podFromTemplate(
   if (opts.name) metadata.name = opts.name;
   else metadata.generateName = opts.generateName ?? `${owner.metadata.name}-`;
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec, status: { phase: 'Pending' } };
+}
+
+/**
+ * Creates a controller's pod the way the API server would admit it: server defaults, then the ServiceAccount
+ * admission step that copies the account's imagePullSecrets into a pod that names none. Throws the store's errors.
+ */
+export function createPod(ctx: Ctx, pod: KObject): KObject {
+  applyDefaults(pod);
+  const spec = pod.spec;
+  if (!spec.imagePullSecrets?.length) {
+    const sa = ctx.cache.get(K.serviceaccounts, pod.metadata.namespace, spec.serviceAccountName ?? 'default');
+    const secrets = (sa?.imagePullSecrets ?? []).filter((s: KObject) => s?.name);
+    if (secrets.length) spec.imagePullSecrets = secrets.map((s: KObject) => ({ name: s.name }));
+  }
+  return createGenerated(ctx.store, K.pods, pod);
 }

@@ -4,8 +4,8 @@
 import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
-import { podFromTemplate } from './pod-template.ts';
-import { createGenerated, isPodActive, isPodAvailable, isPodReady, writeStatus } from './util.ts';
+import { createPod, podFromTemplate } from './pod-template.ts';
+import { isPodActive, isPodAvailable, isPodReady, writeStatus } from './util.ts';
 
 const PHASE_RANK: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
 
@@ -62,7 +62,7 @@ export class ReplicaSetController implements Controller {
     const diff = active.length - want;
     if (diff < 0) {
       for (let i = 0; i < -diff; i++) {
-        createGenerated(store, K.pods, podFromTemplate(rs.spec?.template, rs, { generateName: `${name}-` }));
+        createPod(this.ctx, podFromTemplate(rs.spec?.template, rs, { generateName: `${name}-` }));
       }
     } else if (diff > 0) {
       for (const p of [...active].sort(deletionOrder).slice(0, diff)) {

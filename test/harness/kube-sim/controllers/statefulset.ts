@@ -5,7 +5,7 @@
 import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
-import { podFromTemplate } from './pod-template.ts';
+import { createPod, podFromTemplate } from './pod-template.ts';
 import { ensureControllerRevision } from './revisions.ts';
 import { isPodAvailable, isPodReady, sameStatus, templateHash, writeStatus } from './util.ts';
 
@@ -59,7 +59,7 @@ export class StatefulSetController implements Controller {
       const m = re.exec(p.metadata.name!);
       if (m) byOrdinal.set(Number(m[1]), p);
     }
-    const createPod = (i: number) => {
+    const makePod = (i: number) => {
       const rev = i < partition && currentRevision !== updateRevision ? currentRevision : updateRevision;
       const template = this.templateFor(sts, rev) ?? sts.spec?.template;
       const podName = `${name}-${i}`;
@@ -73,13 +73,13 @@ export class StatefulSetController implements Controller {
       });
       pod.spec.hostname = podName;
       if (sts.spec?.serviceName) pod.spec.subdomain = sts.spec.serviceName;
-      store.create(K.pods, pod);
+      createPod(this.ctx, pod);
     };
     let blocked = false;
     for (let i = 0; i < replicas && !blocked; i++) {
       const p = byOrdinal.get(i);
       if (!p) {
-        createPod(i);
+        makePod(i);
         if (ordered) blocked = true;
         continue;
       }
