@@ -120,6 +120,10 @@ export class Store extends EventEmitter {
   private rv = 1;
   private readonly tables = new Map<string, Map<string, KObject>>();
   private readonly history: StoreEvent[] = [];
+  /** uid -> where the object lives, for owner lookups without scanning every table. */
+  private readonly byUid = new Map<string, { key: string; k: string }>();
+  /** owner uid -> dependents (`key\0objKey`), so garbage collection does not scan every table per removal. */
+  private readonly byOwner = new Map<string, Set<string>>();
 
   private readonly historyLimit: number;
 
@@ -146,6 +150,34 @@ export class Store extends EventEmitter {
       this.tables.set(key, t);
     }
     return t;
+  }
+
+  /** Stores an object and keeps the uid and owner indexes in step. */
+  private put(key: string, k: string, next: KObject, prev?: KObject): void {
+    this.table(key).set(k, next);
+    this.byUid.set(next.metadata.uid!, { key, k });
+    const ref = `${key}\0${k}`;
+    for (const r of (prev?.metadata.ownerReferences ?? []) as OwnerReference[])
+      this.byOwner.get(r.uid)?.delete(ref);
+    for (const r of (next.metadata.ownerReferences ?? []) as OwnerReference[]) {
+      let set = this.byOwner.get(r.uid);
+      if (!set) {
+        set = new Set();
+        this.byOwner.set(r.uid, set);
+      }
+      set.add(ref);
+    }
+  }
+
+  private drop(key: string, k: string, prev: KObject): void {
+    this.table(key).delete(k);
+    this.byUid.delete(prev.metadata.uid!);
+    const ref = `${key}\0${k}`;
+    for (const r of (prev.metadata.ownerReferences ?? []) as OwnerReference[]) {
+      const set = this.byOwner.get(r.uid);
+      set?.delete(ref);
+      if (set?.size === 0) this.byOwner.delete(r.uid);
+    }
   }
 
   private record(type: WatchEventType, key: string, stored: KObject, previous?: KObject): void {
@@ -281,7 +313,7 @@ export class Store extends EventEmitter {
       return o;
     }
     m.resourceVersion = String(++this.rv);
-    table.set(k, o);
+    this.put(key, k, o);
     this.record('ADDED', key, o);
     return structuredClone(o);
   }
@@ -343,7 +375,7 @@ export class Store extends EventEmitter {
     }
     if (opts.dryRun) return next;
     next.metadata.resourceVersion = String(++this.rv);
-    table.set(k, next);
+    this.put(key, k, next, old);
     this.record('MODIFIED', key, next, old);
     // An object that was waiting only for its finalizers goes once they are gone.
     if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && t.kind !== 'Pod') {
@@ -414,7 +446,7 @@ export class Store extends EventEmitter {
         .replace(/\.\d{3}Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = isBoundPod ? grace : 0;
       next.metadata.resourceVersion = String(++this.rv);
-      table.set(k, next);
+      this.put(key, k, next, old);
       this.record('MODIFIED', key, next, old);
       return { object: structuredClone(next), removed: false };
     }
@@ -429,7 +461,7 @@ export class Store extends EventEmitter {
     const k = objKey(t.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name!);
     const stored = table.get(k);
     if (!stored) return;
-    table.delete(k);
+    this.drop(key, k, stored);
     const gone = structuredClone(stored);
     gone.metadata.resourceVersion = String(++this.rv);
     this.record('DELETED', key, gone, stored);
@@ -444,10 +476,10 @@ export class Store extends EventEmitter {
 
   private dependents(uid: string): Array<[string, KObject]> {
     const out: Array<[string, KObject]> = [];
-    for (const [tk, tab] of this.tables) {
-      for (const o of tab.values()) {
-        if (o.metadata.ownerReferences?.some((r: OwnerReference) => r.uid === uid)) out.push([tk, o]);
-      }
+    for (const ref of this.byOwner.get(uid) ?? []) {
+      const [tk, k] = ref.split('\0') as [string, string];
+      const o = this.tables.get(tk)?.get(k);
+      if (o) out.push([tk, o]);
     }
     return out;
   }
@@ -471,9 +503,7 @@ export class Store extends EventEmitter {
   }
 
   private ownerExists(r: OwnerReference): boolean {
-    for (const tab of this.tables.values())
-      for (const o of tab.values()) if (o.metadata.uid === r.uid) return true;
-    return false;
+    return this.byUid.has(r.uid);
   }
 
   private orphanDependents(uid: string): void {
