@@ -354,7 +354,7 @@ export class Kubelet {
     }
     // Only a start that waits for the network shows the Pending/ContainerCreating state first.
     if (!run.containers.every((c) => this.images.startsLocally(target(run, c)))) this.write(run);
-    void this.lifecycle(run);
+    this.background(this.lifecycle(run));
   }
 
   /** Gets the image for a container start: local when possible, else pulled with back-off until it works. */
@@ -400,6 +400,11 @@ export class Kubelet {
       await this.sleep(run, backoff / 2);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_PULL_MS);
     }
+  }
+
+  /** Runs a pod's async step; a failure is reported like a reconcile error instead of going unhandled. */
+  private background(p: Promise<void>): void {
+    p.catch((e: unknown) => this.ctx.rt.report(e));
   }
 
   /** A background pause that ends early (resolving) when the pod run is cancelled. */
@@ -456,7 +461,9 @@ export class Kubelet {
       );
     }
     if (run.runToCompletion) {
-      run.timers.push(this.ctx.rt.after(this.opts.runDurationMs ?? 20, () => void this.finish(run)));
+      run.timers.push(
+        this.ctx.rt.after(this.opts.runDurationMs ?? 20, () => this.background(this.finish(run))),
+      );
     }
   }
 
@@ -493,7 +500,9 @@ export class Kubelet {
     c.ready = false;
     c.started = false;
     this.write(run);
-    c.timers.push(this.ctx.rt.after(backoff, () => void this.restart(run, c), { background: true }));
+    c.timers.push(
+      this.ctx.rt.after(backoff, () => this.background(this.restart(run, c)), { background: true }),
+    );
   }
 
   private async restart(run: PodRun, c: ContainerRun): Promise<void> {
@@ -503,7 +512,9 @@ export class Kubelet {
     if (run.cancelled) return;
     this.runContainer(run, c, nowIso());
     if (run.runToCompletion) {
-      run.timers.push(this.ctx.rt.after(this.opts.runDurationMs ?? 20, () => void this.finish(run)));
+      run.timers.push(
+        this.ctx.rt.after(this.opts.runDurationMs ?? 20, () => this.background(this.finish(run))),
+      );
     } else if (!c.crash && !run.behaviour.neverReady) {
       c.timers.push(
         this.ctx.rt.after(run.behaviour.readyDelayMs, () => {
@@ -554,7 +565,7 @@ export class Kubelet {
       c.started = false;
       c.state = { waiting: { reason: 'ContainerCreating' } };
       this.write(run);
-      void this.restart(run, c);
+      this.background(this.restart(run, c));
     }
   }
 
@@ -617,7 +628,9 @@ export class Kubelet {
         c.state = {
           waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container=${c.name}` },
         };
-        c.timers.push(this.ctx.rt.after(backoff, () => void this.restart(run, c), { background: true }));
+        c.timers.push(
+          this.ctx.rt.after(backoff, () => this.background(this.restart(run, c)), { background: true }),
+        );
       }
     } else if (allDone) {
       run.phase = failed.length > 0 ? 'Failed' : 'Succeeded';

@@ -96,11 +96,16 @@ export class Runtime {
     try {
       fn();
     } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      this.errors.push(err);
-      if (this.errors.length > 100) this.errors.shift();
-      this.onError(err);
+      this.report(e);
     }
+  }
+
+  /** Records an error from a reconcile or an async step (kept in errors, passed to onError); never throws. */
+  report(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.errors.push(err);
+    if (this.errors.length > 100) this.errors.shift();
+    this.onError(err);
   }
 
   /**
