@@ -281,3 +281,20 @@ t.test('when a CronJob replaces a running Job then the old one is deleted', asyn
     [`rep-${base / 60_000 + 2}`],
   );
 });
+
+t.test(
+  'when the cronJob fixture gets a CronJob spec then the Job template does not inherit it',
+  async (t) => {
+    const cj = cronJob('split', NS, '@hourly', 'busybox:1.36', {
+      spec: { suspend: true, concurrencyPolicy: 'Forbid' },
+      jobSpec: { backoffLimit: 1 },
+    });
+    t.match(cj.spec, {
+      suspend: true,
+      concurrencyPolicy: 'Forbid',
+      jobTemplate: { spec: { backoffLimit: 1 } },
+    });
+    t.notOk(cj.spec.jobTemplate.spec.suspend, 'the Job template is not suspended');
+    t.notOk(cj.spec.jobTemplate.spec.concurrencyPolicy);
+  },
+);

@@ -139,15 +139,19 @@ export function job(name: string, ns: string, image: string, opts: WorkloadOptio
   };
 }
 
-/** A batch/v1 CronJob running a Job from image on schedule. */
+/**
+ * A batch/v1 CronJob running a Job from image on schedule; `spec` goes to the CronJob (suspend,
+ * concurrencyPolicy, timeZone, history limits), `jobSpec` to its Job template (backoffLimit, completions).
+ */
 export function cronJob(
   name: string,
   ns: string,
   schedule: string,
   image: string,
-  opts: WorkloadOptions = {},
+  opts: WorkloadOptions & { jobSpec?: Record<string, unknown> } = {},
 ): KObject {
-  const j = job(name, ns, image, opts);
+  const { spec: _cronSpec, jobSpec, ...rest } = opts;
+  const j = job(name, ns, image, { ...rest, ...(jobSpec ? { spec: jobSpec } : {}) });
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
