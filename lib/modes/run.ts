@@ -185,7 +185,11 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
 
   const summary = summarize(plan, results);
   const interrupted = results.some((r) => r.outcome === 'interrupted');
-  const exitCode = summary.failed > 0 || source.hadHardFault() || interrupted ? EXIT.failure : EXIT.ok;
+  // A workload the API would not let us read (e.g. RBAC without apps get) leaves its pods unjudged: a partial run,
+  // like a failed registry, so the CronJob does not look healthy while it can never update them.
+  const unreadable = plan.pods.some((p) => p.reason === 'owner-unreadable');
+  const exitCode =
+    summary.failed > 0 || source.hadHardFault() || interrupted || unreadable ? EXIT.failure : EXIT.ok;
   const report: RunReport = {
     mode: config.mode,
     dryRun: config.dryRun,

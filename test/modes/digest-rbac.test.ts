@@ -107,6 +107,38 @@ t.test('when the updater has exactly the digest-mode rules then it restarts a st
       t.same(s.uids(), before, 'the pod was not touched');
     },
   );
+
+  await t.test('when events cannot be created then the restart still succeeds', async (t) => {
+    s.cluster.store.update('rbac.authorization.k8s.io/roles', {
+      metadata: { name: 'updater', namespace: s.ns },
+      rules: REFERENCE_RULES.filter((r) => !r.resources.includes('events')),
+    } as KObject);
+    const before = s.uids();
+    const events = s.cluster.store.list('/events', s.ns).length;
+    const res = await s.run(['--kubeconfig', kubeconfig]);
+    t.equal(res.code, 0, res.stderr);
+    t.equal(res.json.summary.restarted, 1, 'an Event is a courtesy, not a condition');
+    t.match(res.stderr, /event/i, 'the missing permission is logged');
+    t.equal(s.cluster.store.list('/events', s.ns).length, events, 'no event was written');
+    await s.ready(1);
+    t.not(s.uids()[0], before[0]);
+  });
+
+  await t.test('when the workloads cannot be read then the pods are kept as owner-unreadable', async (t) => {
+    await pushImage(s.registry, 'shop/web', '1.0', { seed: 'rbac-v4' });
+    s.cluster.store.update('rbac.authorization.k8s.io/roles', {
+      metadata: { name: 'updater', namespace: s.ns },
+      rules: REFERENCE_RULES.filter((r) => !r.apiGroups.includes('apps')),
+    } as KObject);
+    const before = s.uids();
+    const res = await s.run(['--kubeconfig', kubeconfig]);
+    t.equal(res.json.pods[0].verdict, 'skipped');
+    t.equal(res.json.pods[0].reason, 'owner-unreadable', 'its opt-out is unknown, so it is kept');
+    t.match(res.json.warnings.join('\n'), /cannot read ReplicaSet .*403/);
+    t.equal(res.code, 1, 'a partial run: the API refused to show the workload');
+    t.equal(res.json.exitCode, 1);
+    t.same(s.uids(), before, 'the pod was not touched');
+  });
 });
 
 t.test("the chart's Role grants the digest-mode rules, and works as rendered", async (t) => {
