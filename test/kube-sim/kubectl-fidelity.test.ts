@@ -295,6 +295,40 @@ if (kubectlPath) {
     });
   });
 
+  t.test(
+    'delete --cascade=foreground removes the Deployment only after its ReplicaSet and pods',
+    async (t) => {
+      cluster.store.create('/namespaces', { metadata: { name: 'fg' } });
+      cluster.store.create('apps/deployments', deployment('fg', 'gone', 2, 'nginx:1'));
+      await settle(() => readyPods('fg', 'gone').length === 2);
+      const order: string[] = [];
+      const onEvent = (ev: { type: string; key: string; object: KObject }) => {
+        if (ev.type === 'DELETED' && ev.object.metadata.namespace === 'fg') order.push(ev.object.kind!);
+      };
+      cluster.store.on('event', onEvent);
+      t.teardown(() => cluster.store.off('event', onEvent));
+      const r = await run([
+        'delete',
+        '-n',
+        'fg',
+        'deployment',
+        'gone',
+        '--cascade=foreground',
+        '--timeout=30s',
+      ]);
+      t.equal(r.code, 0, r.stderr);
+      t.equal(r.stdout.trim(), 'deployment.apps "gone" deleted');
+      t.equal(
+        cluster.store.get('apps/deployments', 'fg', 'gone'),
+        undefined,
+        'kubectl waited until it was gone',
+      );
+      t.same(cluster.store.list('apps/replicasets', 'fg'), []);
+      t.same(cluster.store.list('/pods', 'fg'), []);
+      t.equal(order[order.length - 1], 'Deployment', 'the owner is the last to go');
+    },
+  );
+
   t.test('get -w prints the watch events of a pod as table rows', async (t) => {
     cluster.store.create('/namespaces', { metadata: { name: 'watch' } });
     const listenersBefore = cluster.store.listenerCount('event');

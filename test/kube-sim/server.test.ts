@@ -667,6 +667,63 @@ t.test('when an owner is deleted then its dependents are garbage-collected, unle
   t.notOk(orphan.json.metadata.ownerReferences, 'the orphan has no owner');
 });
 
+t.test(
+  'when an owner is deleted in the foreground then it waits for its dependents, then goes',
+  async (t) => {
+    await namespace('fg');
+    const owner = cluster.store.create('apps/replicasets', {
+      metadata: { name: 'rs', namespace: 'fg' },
+      spec: { selector: { matchLabels: { a: 'b' } }, template: {} },
+    });
+    const ref = {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      name: 'rs',
+      uid: owner.metadata.uid!,
+      controller: true,
+    };
+    cluster.store.create('/pods', {
+      metadata: { name: 'bound', namespace: 'fg', ownerReferences: [ref] },
+      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x:1' }] },
+    });
+    cluster.store.create('/pods', {
+      metadata: { name: 'unbound', namespace: 'fg', ownerReferences: [ref] },
+      spec: { containers: [{ name: 'c', image: 'x:1' }] },
+    });
+    const del = await api(cluster, '/apis/apps/v1/namespaces/fg/replicasets/rs', {
+      method: 'DELETE',
+      body: { propagationPolicy: 'Foreground' },
+    });
+    t.equal(del.status, 200);
+    t.match(del.json, {
+      kind: 'ReplicaSet',
+      metadata: { finalizers: ['foregroundDeletion'], deletionTimestamp: String },
+    });
+    t.equal(cluster.store.get('/pods', 'fg', 'unbound'), undefined, 'an unbound dependent goes at once');
+    const bound = cluster.store.get('/pods', 'fg', 'bound')!;
+    t.ok(bound.metadata.deletionTimestamp, 'a running dependent terminates gracefully');
+    t.ok(cluster.store.get('apps/replicasets', 'fg', 'rs'), 'the owner waits for it');
+
+    const late = cluster.store.create('/pods', {
+      metadata: { name: 'late', namespace: 'fg', ownerReferences: [ref] },
+      spec: { containers: [{ name: 'c', image: 'x:1' }] },
+    });
+    t.equal(late.metadata.name, 'late');
+    t.equal(
+      cluster.store.get('/pods', 'fg', 'late'),
+      undefined,
+      'a dependent created meanwhile is collected',
+    );
+
+    cluster.store.remove('/pods', bound);
+    t.equal(
+      cluster.store.get('apps/replicasets', 'fg', 'rs'),
+      undefined,
+      'the owner goes with its last dependent',
+    );
+  },
+);
+
 t.test('when a delete carries a stale uid precondition then it is a 409', async (t) => {
   cluster.store.create('/configmaps', { metadata: { name: 'pre', namespace: 'default' } });
   const r = await api(cluster, `${NS}/configmaps/pre`, {

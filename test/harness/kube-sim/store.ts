@@ -84,6 +84,7 @@ export interface UpdateOptions extends WriteOptions {
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const HISTORY_LIMIT = 20_000;
+const FOREGROUND = 'foregroundDeletion';
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -124,6 +125,8 @@ export class Store extends EventEmitter {
   private readonly byUid = new Map<string, { key: string; k: string }>();
   /** owner uid -> dependents (`key\0objKey`), so garbage collection does not scan every table per removal. */
   private readonly byOwner = new Map<string, Set<string>>();
+  /** Owners in foreground deletion: they go once their last dependent is gone. */
+  private readonly foregroundOwners = new Set<string>();
 
   private readonly historyLimit: number;
 
@@ -315,6 +318,12 @@ export class Store extends EventEmitter {
     m.resourceVersion = String(++this.rv);
     this.put(key, k, o);
     this.record('ADDED', key, o);
+    // The garbage collector deletes what a controller still creates for an owner in foreground deletion.
+    if ((m.ownerReferences ?? []).some((r: OwnerReference) => this.foregroundOwners.has(r.uid))) {
+      return structuredClone(
+        this.delete(key, m.namespace, m.name, { propagationPolicy: 'Foreground' }).object,
+      );
+    }
     return structuredClone(o);
   }
 
@@ -438,10 +447,14 @@ export class Store extends EventEmitter {
     const graceful = (isBoundPod && grace > 0) || (old.metadata.finalizers?.length ?? 0) > 0;
     if (opts.dryRun) return { object: structuredClone(old), removed: !graceful };
     if (opts.propagationPolicy === 'Orphan') this.orphanDependents(old.metadata.uid!);
+    if (opts.propagationPolicy === 'Foreground' && this.dependents(old.metadata.uid!).length > 0) {
+      return this.deleteForeground(key, k, old);
+    }
     if (graceful) {
       if (old.metadata.deletionTimestamp) return { object: structuredClone(old), removed: false };
       const next = structuredClone(old);
-      next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000)
+      // A terminating pod's timestamp is when its grace period ends; a finalizer wait starts now.
+      next.metadata.deletionTimestamp = new Date(Date.now() + (isBoundPod ? grace : 0) * 1000)
         .toISOString()
         .replace(/\.\d{3}Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = isBoundPod ? grace : 0;
@@ -452,6 +465,45 @@ export class Store extends EventEmitter {
     }
     this.remove(key, old);
     return { object: structuredClone(old), removed: true };
+  }
+
+  /**
+   * Foreground cascading deletion as the garbage collector does it: the owner gets a deletionTimestamp and the
+   * `foregroundDeletion` finalizer, its dependents are deleted (foreground too), and the owner goes when the last
+   * one is gone (terminating pods wait for the kubelet).
+   */
+  private deleteForeground(key: string, k: string, old: KObject): { object: KObject; removed: boolean } {
+    const uid = old.metadata.uid!;
+    let current = old;
+    if (!old.metadata.finalizers?.includes(FOREGROUND)) {
+      const next = structuredClone(old);
+      next.metadata.deletionTimestamp ??= now();
+      next.metadata.deletionGracePeriodSeconds ??= 0;
+      next.metadata.finalizers = [...(old.metadata.finalizers ?? []), FOREGROUND];
+      next.metadata.resourceVersion = String(++this.rv);
+      this.put(key, k, next, old);
+      this.record('MODIFIED', key, next, old);
+      current = next;
+    }
+    this.foregroundOwners.add(uid);
+    this.collectDependents(uid, 'Foreground');
+    this.releaseForeground(uid);
+    // Like the real server, the answer is the object as it was when deletion started.
+    return { object: structuredClone(current), removed: false };
+  }
+
+  /** Drops the foregroundDeletion finalizer of an owner whose dependents are all gone (which removes it). */
+  private releaseForeground(uid: string): void {
+    if (!this.foregroundOwners.has(uid) || this.dependents(uid).length > 0) return;
+    this.foregroundOwners.delete(uid);
+    const loc = this.byUid.get(uid);
+    const o = loc && this.tables.get(loc.key)?.get(loc.k);
+    if (!loc || !o) return;
+    this.mutate(loc.key, o.metadata.namespace, o.metadata.name!, (c) => {
+      c.metadata.finalizers = (c.metadata.finalizers ?? []).filter((f: string) => f !== FOREGROUND);
+      if (c.metadata.finalizers.length === 0) delete c.metadata.finalizers;
+      return undefined;
+    });
   }
 
   /** Removes an object now (the kubelet's final step for a terminating pod); garbage-collects its dependents. */
@@ -465,7 +517,10 @@ export class Store extends EventEmitter {
     const gone = structuredClone(stored);
     gone.metadata.resourceVersion = String(++this.rv);
     this.record('DELETED', key, gone, stored);
+    this.foregroundOwners.delete(stored.metadata.uid!);
     this.collectDependents(stored.metadata.uid!);
+    for (const r of (stored.metadata.ownerReferences ?? []) as OwnerReference[])
+      this.releaseForeground(r.uid);
     if (t.kind === 'Namespace') {
       for (const [tk, tab] of this.tables) {
         for (const o of [...tab.values()])
@@ -484,7 +539,7 @@ export class Store extends EventEmitter {
     return out;
   }
 
-  private collectDependents(uid: string): void {
+  private collectDependents(uid: string, policy: 'Background' | 'Foreground' = 'Background'): void {
     for (const [tk, o] of this.dependents(uid)) {
       const refs = (o.metadata.ownerReferences as OwnerReference[]).filter((r) => r.uid !== uid);
       if (refs.some((r) => this.ownerExists(r))) {
@@ -495,7 +550,7 @@ export class Store extends EventEmitter {
         continue;
       }
       try {
-        this.delete(tk, o.metadata.namespace, o.metadata.name!, { propagationPolicy: 'Background' });
+        this.delete(tk, o.metadata.namespace, o.metadata.name!, { propagationPolicy: policy });
       } catch (e) {
         if (!(e instanceof StoreError && e.code === 404)) throw e;
       }
