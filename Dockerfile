@@ -37,14 +37,19 @@ LABEL org.opencontainers.image.title="k8s-auto-updater" \
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
            /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg
 # HOME: user 65532 has no passwd entry, and os.homedir() (for ~/.kube/config) must not fail; /tmp is writable.
+# NODE_COMPILE_CACHE: V8 code cache of the bundle, warmed below at build time, read-only at run time: each CronJob
+# run is a fresh process, and compiling the bundle is most of its start-up. No --enable-source-maps: it would parse
+# the source map (12 MiB) at every start.
 ENV NODE_ENV=production \
     HOME=/tmp \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_COMPILE_CACHE=/app/.compile-cache
 WORKDIR /app
 # Root-owned and not writable by the runtime user.
 COPY --from=build /src/package.json /app/package.json
 COPY --from=build /src/bin /app/bin
 COPY --from=build /src/dist /app/dist
+RUN node /app/bin/k8s-auto-updater.js --version && node /app/bin/k8s-auto-updater.js status --schedule '@hourly' >/dev/null \
+ && chmod -R a+rX /app/.compile-cache
 USER 65532:65532
 ENTRYPOINT ["node", "/app/bin/k8s-auto-updater.js"]
 CMD ["run"]

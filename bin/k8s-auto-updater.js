@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Executable shim: runs the bundled CLI (dist/cli.js) when built, else the TypeScript sources of a checkout.
+// Executable shim. In a checkout (lib/ present) it runs the TypeScript sources, so a stale bundle can never shadow
+// them (AUTO_UPDATER_USE_BUNDLE=1 runs dist/ instead, as the benchmark does); installed (image, npm), only dist/ exists.
 import { existsSync } from 'node:fs';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -10,6 +11,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
   );
   process.exit(2);
 }
+const sources = new URL('../lib/cli/main.ts', import.meta.url);
 const bundle = new URL('../dist/cli.js', import.meta.url);
-const { main } = existsSync(bundle) ? await import(bundle.href) : await import('../lib/cli/main.ts');
+const useSources = existsSync(sources) && process.env.AUTO_UPDATER_USE_BUNDLE !== '1';
+const { main } = await import(useSources ? sources.href : bundle.href);
 process.exitCode = await main(process.argv.slice(2), process.env);

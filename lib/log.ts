@@ -48,7 +48,13 @@ export async function createLogger(opts: LogOptions): Promise<Logger> {
     const { default: prettyFactory } = await import('pino-pretty');
     return pino(
       base,
-      prettyFactory({ destination: stream, colorize: true, ignore: 'pid,hostname,app', singleLine: true, sync: true }),
+      prettyFactory({
+        destination: stream,
+        colorize: true,
+        ignore: 'pid,hostname,app',
+        singleLine: true,
+        sync: true,
+      }),
     );
   }
   return pino(base, stream as pino.DestinationStream);

@@ -238,7 +238,12 @@ if (requireBin(t, 'docker-registry')) {
     }
 
     t.test('when a 429 asks for a short wait then the retry succeeds within the run', async (t) => {
-      const { rs, resolver, counts } = await run({ match: /\/manifests\//, status: 429, retryAfterSeconds: 1, times: 1 });
+      const { rs, resolver, counts } = await run({
+        match: /\/manifests\//,
+        status: 429,
+        retryAfterSeconds: 1,
+        times: 1,
+      });
       t.ok(rs.every((r) => r.ok));
       t.equal(counts.head, 4, 'one refused, then three answered');
       t.same(resolver.faults(), []);
