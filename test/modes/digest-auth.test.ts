@@ -129,6 +129,42 @@ t.test(
 );
 
 t.test(
+  'when secrets are matched like the kubelet does then only a key for the image path applies',
+  async (t) => {
+    if (!requireBin(t, 'htpasswd')) return;
+    const s = await startScenario(t, { registry: { auth: 'basic' } });
+    if (!s) return;
+    const { username, password } = s.registry.credentials!;
+    const host = s.registry.host;
+    const auth = Buffer.from(`${username}:${password}`).toString('base64');
+    const legacy = (name: string, key: string) =>
+      s.create('Secret', {
+        metadata: { name },
+        type: 'kubernetes.io/dockercfg',
+        data: { '.dockercfg': Buffer.from(JSON.stringify({ [key]: { auth } })).toString('base64') },
+      });
+    // A legacy .dockercfg secret keyed for the image's repository path prefix, and one for another path.
+    legacy('shop-key', `http://${host}/shop`);
+    legacy('other-key', `${host}/other`);
+    s.create('ServiceAccount', { metadata: { name: 'shop-sa' }, imagePullSecrets: [{ name: 'shop-key' }] });
+    s.create('ServiceAccount', { metadata: { name: 'other-sa' }, imagePullSecrets: [{ name: 'other-key' }] });
+    const v1 = await pushImage(s.registry, 'shop/keyed', '1.0', { seed: 'keyed-v1' });
+    const image = `${host}/shop/keyed:1.0`;
+    insertedPods(s, 'prefix', image, `${host}/shop/keyed@${v1.digest}`, 1, 'shop-sa');
+    insertedPods(s, 'elsewhere', image, `${host}/shop/keyed@${v1.digest}`, 1, 'other-sa');
+    const v2 = await pushImage(s.registry, 'shop/keyed', '1.0', { seed: 'keyed-v2' });
+
+    const res = await s.run(['--dry-run']);
+    t.equal(res.code, 0, res.stderr);
+    const [prefix] = jsonPods(res.json, 'prefix');
+    t.equal(prefix.verdict, 'stale', 'a key for host/shop matches host/shop/keyed');
+    t.equal(prefix.containers[0].currentDigest, v2.digest);
+    const [elsewhere] = jsonPods(res.json, 'elsewhere');
+    t.equal(elsewhere.reason, 'unauthorized', 'a key for host/other does not');
+  },
+);
+
+t.test(
   'when the pull secret has a wrong password then the pods are kept as unauthorized, exit 0',
   async (t) => {
     if (!requireBin(t, 'htpasswd')) return;

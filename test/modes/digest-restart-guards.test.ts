@@ -150,3 +150,40 @@ t.test('when a StatefulSet and a DaemonSet tag moves then their pods are restart
     'events go on the workloads',
   );
 });
+
+t.test(
+  'when the replacement never becomes Ready then the pod times out and the workload halts, exit 1',
+  async (t) => {
+    const known = new Set<string>();
+    const armed = { on: false };
+    const behaviour = (pod: KObject): PodBehaviour | undefined => {
+      const uid = pod.metadata.uid!;
+      if (!armed.on) known.add(uid);
+      return armed.on && !known.has(uid) ? { neverReady: true } : undefined;
+    };
+    const s = await startScenario(t, { controllers: { behaviour } });
+    if (!s) return;
+    await pushImage(s.registry, 'shop/slow', '1.0', { seed: 'slow-v1' });
+    s.create(
+      'Deployment',
+      deployment('slow', s.ns, `${s.registry.host}/shop/slow:1.0`, { replicas: 2, container: always }),
+    );
+    await s.ready(2);
+    await pushImage(s.registry, 'shop/slow', '1.0', { seed: 'slow-v2' });
+    const uids = s.uids();
+    armed.on = true;
+
+    const res = await s.run(['--pod-timeout', '1s']);
+    t.equal(res.code, 1, res.stderr);
+    t.same(outcomes(res.json.pods), ['replacement-timeout', 'workload-halted']);
+    const timedOut = withOutcome(res.json.pods, 'replacement-timeout');
+    t.match(timedOut.restart.message, /no Ready replacement within 1s/);
+    t.match(timedOut.restart.message, /not Ready/, 'the unready replacement is named');
+    t.equal(res.json.summary.failed, 1);
+    t.equal(
+      s.live().filter((p) => uids.includes(p.metadata.uid!)).length,
+      1,
+      'the other pod was not touched',
+    );
+  },
+);
