@@ -876,6 +876,44 @@ t.test(
   },
 );
 
+t.test(
+  'when a continue token outlives the kept history then the list is 410 Expired with a fresh token',
+  async (t) => {
+    const small = await startCluster({ controllers: false, historyLimit: 4 });
+    t.teardown(() => small.stop());
+    for (let i = 0; i < 4; i++)
+      small.store.create('/configmaps', { metadata: { name: `a${i}`, namespace: 'default' } });
+    const first = await api(small, '/api/v1/namespaces/default/configmaps?limit=2');
+    const token = first.json.metadata.continue;
+    t.ok(token);
+    for (let i = 0; i < 10; i++)
+      small.store.create('/configmaps', { metadata: { name: `b${i}`, namespace: 'default' } });
+    const expired = await api(
+      small,
+      `/api/v1/namespaces/default/configmaps?limit=2&continue=${encodeURIComponent(token)}`,
+    );
+    t.equal(expired.status, 410);
+    t.match(expired.json, {
+      kind: 'Status',
+      reason: 'Expired',
+      code: 410,
+      message: /^The provided continue parameter is too old/,
+    });
+    const next = expired.json.metadata.continue;
+    t.ok(next, 'the Status carries an inconsistent continue token');
+    const rest = await api(
+      small,
+      `/api/v1/namespaces/default/configmaps?limit=100&continue=${encodeURIComponent(next)}`,
+    );
+    t.equal(rest.status, 200);
+    t.same(
+      rest.json.items.map((o: KObject) => o.metadata.name),
+      ['a2', 'a3', 'b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'],
+      'it continues after the last key served',
+    );
+  },
+);
+
 t.test('when a TokenRequest is posted for a ServiceAccount then the token authenticates as it', async (t) => {
   cluster.store.create('/serviceaccounts', { metadata: { name: 'bot', namespace: 'default' } });
   const r = await api(cluster, `${NS}/serviceaccounts/bot/token`, {

@@ -21,6 +21,8 @@ export interface ListWatchContext {
 }
 
 const CONTINUE_VERSION = 'kube-sim/1';
+const EXPIRED_CONTINUE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
 
 /** The continue token: opaque to clients, it names the last key served and the list's resourceVersion. */
 function encodeContinue(rv: string, lastKey: string): string {
@@ -68,6 +70,12 @@ export function serveList(
   let rv = ctx.store.resourceVersion;
   if (cont) {
     const c = decodeContinue(cont);
+    if (ctx.store.isCompacted(Number(c.rv))) {
+      // The real server's answer: 410, plus a token that continues inconsistently from the same key.
+      throw new StoreError(410, 'Expired', EXPIRED_CONTINUE, undefined, {
+        continue: encodeContinue(ctx.store.resourceVersion, c.start),
+      });
+    }
     rv = c.rv;
     // Binary search for the first key after the last one served (listRefs is sorted by namespace/name).
     let lo = 0;

@@ -80,7 +80,9 @@ export function sendError(res: ServerResponse, e: StoreError): void {
   const ra = e.details?.retryAfterSeconds;
   const headers: Record<string, string> =
     typeof ra === 'number' && ra > 0 ? { 'Retry-After': String(ra) } : {};
-  sendStatus(res, e.code, e.reason, e.message, e.details, headers);
+  const body = statusBody(e.code, e.reason, e.message, e.details);
+  if (e.listMeta) body.metadata = e.listMeta;
+  send(res, e.code, body, headers);
 }
 
 /** Reads the whole request body. */

@@ -56,11 +56,20 @@ export class StoreError extends Error {
   readonly code: number;
   readonly reason: string;
   readonly details: Record<string, unknown> | undefined;
-  constructor(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  /** The Status's own list metadata (e.g. the `continue` token of a 410 for an expired list continuation). */
+  readonly listMeta: Record<string, string> | undefined;
+  constructor(
+    code: number,
+    reason: string,
+    message: string,
+    details?: Record<string, unknown>,
+    listMeta?: Record<string, string>,
+  ) {
     super(message);
     this.code = code;
     this.reason = reason;
     this.details = details;
+    this.listMeta = listMeta;
   }
 }
 
@@ -138,6 +147,12 @@ export class Store extends EventEmitter {
     for (const ns of ['default', 'kube-system', 'kube-public']) {
       this.create('/namespaces', { metadata: { name: ns } });
     }
+  }
+
+  /** Whether changes after resourceVersion `rv` are no longer all in the kept history (a watch or continue gets 410). */
+  isCompacted(rv: number): boolean {
+    const oldest = this.history[0]?.rv ?? this.rv;
+    return rv < oldest - 1;
   }
 
   /** The current global resourceVersion (what a list returns). */
@@ -588,8 +603,8 @@ export class Store extends EventEmitter {
     const match = (ev: StoreEvent) =>
       ev.key === key && (namespace === undefined || ev.object.metadata.namespace === namespace);
     if (fromRV !== undefined && fromRV > 0) {
-      const oldest = this.history[0]?.rv ?? this.rv;
-      if (fromRV < oldest - 1) {
+      if (this.isCompacted(fromRV)) {
+        const oldest = this.history[0]?.rv ?? this.rv;
         throw new StoreError(410, 'Expired', `too old resource version: ${fromRV} (${oldest})`);
       }
       for (const ev of this.history) if (ev.rv > fromRV && match(ev)) cb(ev);
