@@ -2,7 +2,7 @@
 // (flag, then environment, then default), bounds, and cross-option rules, each failing with a message that names
 // where the bad value came from and how to fix it.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -244,6 +244,7 @@ t.test('when a value came from the environment then the error names the environm
 
 t.test('files given as options must be readable, and the message says which and how to fix it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ca = join(dir, 'ca.pem');
   writeFileSync(ca, `${rootCertificates[0]}\n${rootCertificates[1]}\n`);
   t.equal(config({ registryCa: ca }).registryCa, ca);

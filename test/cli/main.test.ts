@@ -1,7 +1,7 @@
 // The CLI program in-process: --help and --version exit 0, usage errors and every bad flag or environment value
 // exit 2 with a message naming the option and the fix, before any request reaches the cluster.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -16,6 +16,7 @@ const recorder = cluster.faults.add({ path: /.*/ });
 const requests = () => cluster.faults.hits(recorder);
 
 const dir = mkdtempSync(join(tmpdir(), 'main-test-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const notJson = join(dir, 'config.json');
 writeFileSync(notJson, '{"auths": {"reg.example.com": {"auth": "dXNlcjpwYXNz"');
 const noCreds = join(dir, 'empty-config.json');
@@ -30,6 +31,26 @@ t.test('when the configuration is valid then the run reaches the cluster and exi
   t.equal(res.code, 0, res.stderr);
   t.equal(res.json.summary.pods, 0);
   t.ok(requests() > before, 'the request counter sees the run (so the checks below can fail)');
+  t.match(res.json, {
+    apiVersion: 'k8s-auto-updater.io/v1',
+    kind: 'RunResult',
+    mode: 'registry',
+    dryRun: false,
+    exitCode: 0,
+    summary: { pods: 0, current: 0, stale: 0, skipped: 0, restarted: 0, failed: 0 },
+    pods: [],
+    warnings: [],
+    stats: { heads: 0, gets: 0, tokens: 0, faultedRegistries: 0 },
+  });
+  t.ok(Date.parse(res.json.generatedAt) <= Date.parse(res.json.finishedAt), 'timestamps are ISO and ordered');
+});
+
+t.test('when a termination log path is set then the run leaves its summary there for `status`', async (t) => {
+  const file = join(dir, 'termination-log');
+  const res = await runCli([...base, '--dry-run'], { AUTO_UPDATER_TERMINATION_LOG: file });
+  t.equal(res.code, 0, res.stderr);
+  const doc = JSON.parse(readFileSync(file, 'utf8'));
+  t.match(doc, { v: 1, exitCode: 0, dryRun: true, mode: 'registry', summary: { pods: 0 } });
 });
 
 t.test('--help and --version exit 0 and print to stdout', async (t) => {
