@@ -613,6 +613,11 @@ t.test('eviction', async (t) => {
     const after = await api(cluster, `${E}/d1`);
     t.equal(after.status, 200);
     t.ok(after.json.metadata.deletionTimestamp, 'the pod waits for the kubelet with a deletionTimestamp');
+    t.match(
+      after.json.status.conditions,
+      [{ type: 'Ready' }, { type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI' }],
+      'the eviction is marked on the pod before it terminates',
+    );
   });
 
   t.test('when the pod does not exist then eviction is a 404', async (t) => {

@@ -38,6 +38,35 @@ function deleteOptionsOf(eviction: Json, dryRun: boolean): DeleteOptions {
 }
 
 /**
+ * addConditionAndDeletePod of the real registry: the pod first gets a DisruptionTarget condition (so its owner and
+ * watchers can tell an eviction from a crash), then it is deleted with the eviction's options.
+ */
+function deletePod(store: Store, namespace: string, name: string, opts: DeleteOptions): void {
+  if (!opts.dryRun) {
+    store.mutate(
+      PODS,
+      namespace,
+      name,
+      (p) => {
+        p.status ??= {};
+        const conditions = (p.status.conditions ?? []).filter((c: Json) => c.type !== 'DisruptionTarget');
+        conditions.push({
+          type: 'DisruptionTarget',
+          status: 'True',
+          reason: 'EvictionByEvictionAPI',
+          message: 'Eviction API: evicting',
+          lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        });
+        p.status.conditions = conditions;
+        return undefined;
+      },
+      { subresource: 'status' },
+    );
+  }
+  store.delete(PODS, namespace, name, opts);
+}
+
+/**
  * Evicts a pod as POST …/pods/<name>/eviction does; returns the Success Status (HTTP 201) or throws the API's
  * error (404 pod, 400 name mismatch, 429 budget exhausted or not yet observed, 500 more than one budget).
  */
@@ -57,7 +86,7 @@ export function evictPod(
   const phase = pod.status?.phase;
   // canIgnorePDB: finished, pending or already terminating pods go without consulting any budget.
   if (['Succeeded', 'Failed', 'Pending'].includes(phase) || pod.metadata.deletionTimestamp) {
-    store.delete(PODS, namespace, name, opts);
+    deletePod(store, namespace, name, opts);
     return success;
   }
   const labels = pod.metadata.labels;
@@ -76,7 +105,7 @@ export function evictPod(
     );
   }
   if (pdbs.length === 0) {
-    store.delete(PODS, namespace, name, opts);
+    deletePod(store, namespace, name, opts);
     return success;
   }
   const pdb = pdbs[0]!;
@@ -86,7 +115,7 @@ export function evictPod(
     const budgetHealthy =
       (st.currentHealthy ?? 0) >= (st.desiredHealthy ?? 0) && (st.desiredHealthy ?? 0) > 0;
     if (policy === 'AlwaysAllow' || budgetHealthy) {
-      store.delete(PODS, namespace, name, opts);
+      deletePod(store, namespace, name, opts);
       return success;
     }
   }
@@ -137,6 +166,6 @@ export function evictPod(
       { subresource: 'status' },
     );
   }
-  store.delete(PODS, namespace, name, opts);
+  deletePod(store, namespace, name, opts);
   return success;
 }
