@@ -23,6 +23,7 @@ export interface ActiveFault extends FaultSpec {
   hits: number;
 }
 
+/** Holds the active faults; the server asks it about every request before handling it. */
 export class FaultInjector {
   private readonly faults = new Map<number, ActiveFault>();
   private nextId = 1;

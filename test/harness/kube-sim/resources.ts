@@ -256,6 +256,7 @@ export function resourceKey(t: Pick<ResourceType, 'group' | 'resource'>): string
   return `${t.group}/${t.resource}`;
 }
 
+/** `v1` for the core group, `<group>/<version>` otherwise. */
 export function apiVersionOf(t: Pick<ResourceType, 'group' | 'version'>): string {
   return t.group === '' ? t.version : `${t.group}/${t.version}`;
 }

@@ -126,6 +126,7 @@ function specPart(o: KObject): Record<string, unknown> {
   return rest;
 }
 
+/** The object store; emits `event` (StoreEvent) for every change, which watches and controllers follow. */
 export class Store extends EventEmitter {
   private rv = 1;
   private readonly tables = new Map<string, Map<string, KObject>>();
