@@ -7,7 +7,7 @@ import { deployment, pullSecret } from '../harness/kube-sim/fixtures.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
 import { pushImage } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
-import { type Scenario, startScenario } from './scenario.ts';
+import { runCli, type Scenario, startScenario } from './scenario.ts';
 
 interface Rule {
   apiGroups: string[];
@@ -123,6 +123,18 @@ t.test('when the updater has exactly the digest-mode rules then it restarts a st
     await s.ready(1);
     t.not(s.uids()[0], before[0]);
   });
+
+  await t.test(
+    'when a namespaced Role meets --all-namespaces then the run fails naming the cluster-scope list',
+    async (t) => {
+      const i = s.baseArgs.indexOf('-n');
+      const args = [...s.baseArgs.slice(0, i), ...s.baseArgs.slice(i + 2)];
+      const res = await runCli([...args, '--kubeconfig', kubeconfig, '-A']);
+      t.equal(res.code, 1, 'an API refusal is a runtime failure');
+      t.match(res.stderr, /cannot list resource \\?"pods\\?" .*at the cluster scope/);
+      t.equal(res.stdout, '', 'no partial result is printed');
+    },
+  );
 
   await t.test('when the workloads cannot be read then the pods are kept as owner-unreadable', async (t) => {
     await pushImage(s.registry, 'shop/web', '1.0', { seed: 'rbac-v4' });

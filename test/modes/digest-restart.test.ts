@@ -148,6 +148,25 @@ t.test(
   },
 );
 
+t.test('when --max-restarts caps a run over several workloads then it is never overshot', async (t) => {
+  const s = await startScenario(t);
+  if (!s) return;
+  for (const name of ['one', 'two', 'three']) {
+    await pushImage(s.registry, `shop/${name}`, '1.0', { seed: `${name}-v1` });
+    s.create(
+      'Deployment',
+      deployment(name, s.ns, `${s.registry.host}/shop/${name}:1.0`, { container: always }),
+    );
+  }
+  await s.ready(3);
+  for (const name of ['one', 'two', 'three']) {
+    await pushImage(s.registry, `shop/${name}`, '1.0', { seed: `${name}-v2` });
+  }
+  const res = await s.run(['--max-restarts', '2', '--parallel-workloads', '3']);
+  t.equal(res.code, 0, res.stderr);
+  t.same(outcomes(res.json), ['max-restarts', 'restarted', 'restarted'], 'parallel workloads share the cap');
+});
+
 t.test(
   'when the run is interrupted after the first eviction then the rest are interrupted, exit 1',
   async (t) => {
