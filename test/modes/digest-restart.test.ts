@@ -233,3 +233,35 @@ t.test(
     t.equal(s.live().filter((p) => s.digestOf(p) === v2).length, 1);
   },
 );
+
+t.test(
+  'when SIGTERM reaches the CLI after the first eviction then the rest are interrupted and the handler is removed',
+  async (t) => {
+    const s = await startScenario(t);
+    if (!s) return;
+    await staleDeployment(s, 'web', 3);
+    const uids = s.uids();
+    const baseline = process.listeners('SIGTERM').length;
+    let delivered = false;
+    const onEvent = (ev: StoreEvent) => {
+      if (delivered || ev.key !== '/pods' || !ev.object.metadata.deletionTimestamp) return;
+      // Emitting (not raising) SIGTERM reaches the listeners only; do it only while the CLI's own is installed, so
+      // the test runner's signal handling is never the one left to act.
+      if (process.listeners('SIGTERM').length > baseline) {
+        delivered = true;
+        process.emit('SIGTERM', 'SIGTERM');
+      }
+    };
+    s.cluster.store.on('event', onEvent);
+    t.teardown(() => s.cluster.store.off('event', onEvent));
+
+    const res = await s.run();
+    t.ok(delivered, 'the CLI had a SIGTERM handler during the run');
+    t.equal(res.code, 1, res.stderr);
+    t.same(outcomes(res.json), ['interrupted', 'interrupted', 'restarted']);
+    t.match(res.stderr, /received SIGTERM|SIGTERM/, 'the interruption is logged');
+    t.equal(process.listeners('SIGTERM').length, baseline, 'the handler is removed after the run');
+    await s.ready(3);
+    t.equal(s.live().filter((p) => uids.includes(p.metadata.uid!)).length, 2);
+  },
+);
