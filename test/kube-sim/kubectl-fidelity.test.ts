@@ -16,7 +16,8 @@ interface Run {
   stderr: string;
 }
 
-const kubectlPath = requireBin(t, 'kubectl');
+// The simulated cluster's TLS material comes from the openssl CLI.
+const kubectlPath = requireBin(t, 'openssl') && requireBin(t, 'kubectl');
 
 if (kubectlPath) {
   const kubectl = kubectlPath;
