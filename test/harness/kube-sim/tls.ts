@@ -22,8 +22,16 @@ export function simulatorTls(): TlsMaterial {
 
 function generate(): TlsMaterial {
   const dir = mkdtempSync(join(tmpdir(), 'kube-sim-tls-'));
-  const run = (args: string[]) =>
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = (args: string[]) => {
+    try {
+      return execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
+      const why =
+        err.code === 'ENOENT' ? 'the openssl CLI is not installed' : String(err.stderr ?? err.message);
+      throw new Error(`kube-sim: cannot make TLS certificates (openssl ${args[0]}): ${why}`, { cause: e });
+    }
+  };
   try {
     run([
       'req',
