@@ -37,62 +37,91 @@ function insertedPods(
   });
 }
 
-for (const auth of ['basic', 'bearer'] as const) {
-  t.test(`when a ${auth} registry needs the pod's pull secret then stale pods are restarted`, async (t) => {
-    if (!requireBin(t, auth === 'basic' ? 'htpasswd' : 'openssl')) return;
-    const s = await startScenario(t, { registry: { auth } });
-    if (!s) return;
-    const { username, password } = s.registry.credentials!;
-    s.create('Secret', pullSecret('regcred', s.ns, s.registry.host, username, password));
-    await pushImage(s.registry, 'shop/a', '1.0', { seed: `${auth}-a1` });
-    await pushImage(s.registry, 'shop/b', '1.0', { seed: `${auth}-b1` });
-    for (const [name, repo] of [
-      ['a1', 'shop/a'],
-      ['a2', 'shop/a'],
-      ['b1', 'shop/b'],
-    ] as const) {
-      s.create(
-        'Deployment',
-        deployment(name, s.ns, `${s.registry.host}/${repo}:1.0`, {
-          container: always,
-          imagePullSecrets: ['regcred'],
-        }),
-      );
-    }
-    await s.ready(3);
-    const a2 = await pushImage(s.registry, 'shop/a', '1.0', { seed: `${auth}-a2` });
-    const b2 = await pushImage(s.registry, 'shop/b', '1.0', { seed: `${auth}-b2` });
+for (const [auth, tls] of [
+  ['basic', false],
+  ['bearer', false],
+  ['bearer', true],
+] as const) {
+  const over = tls ? ' over TLS (HTTP/2)' : '';
+  t.test(
+    `when a ${auth} registry${over} needs the pod's pull secret then stale pods are restarted`,
+    async (t) => {
+      if (!requireBin(t, auth === 'basic' ? 'htpasswd' : 'openssl')) return;
+      if (tls && !requireBin(t, 'openssl')) return;
+      const s = await startScenario(t, { registry: { auth, tls } });
+      if (!s) return;
+      const { username, password } = s.registry.credentials!;
+      s.create('Secret', pullSecret('regcred', s.ns, s.registry.host, username, password));
+      await pushImage(s.registry, 'shop/a', '1.0', { seed: `${auth}-a1` });
+      await pushImage(s.registry, 'shop/b', '1.0', { seed: `${auth}-b1` });
+      for (const [name, repo] of [
+        ['a1', 'shop/a'],
+        ['a2', 'shop/a'],
+        ['b1', 'shop/b'],
+      ] as const) {
+        s.create(
+          'Deployment',
+          deployment(name, s.ns, `${s.registry.host}/${repo}:1.0`, {
+            container: always,
+            imagePullSecrets: ['regcred'],
+          }),
+        );
+      }
+      await s.ready(3);
+      const a2 = await pushImage(s.registry, 'shop/a', '1.0', { seed: `${auth}-a2` });
+      const b2 = await pushImage(s.registry, 'shop/b', '1.0', { seed: `${auth}-b2` });
 
-    const issued = s.registry.tokenServer?.requests().length ?? 0;
-    const dry = await s.run(['--dry-run']);
-    t.equal(dry.code, 0, dry.stderr);
-    t.equal(dry.json.summary.stale, 3, 'all three pods are stale');
-    if (auth === 'bearer') {
-      const during = s.registry.tokenServer!.requests().slice(issued);
-      t.equal(during.length, 2, 'one token per repository for the run (three pods, two repositories)');
-      t.ok(
-        during.every((r) => r.user === username),
-        'the token requests authenticate with the pull secret',
-      );
-      t.same(
-        during.map((r) => r.scope).sort(),
-        ['repository:shop/a:pull', 'repository:shop/b:pull'],
-        'scoped to each repository',
-      );
-      t.equal(dry.json.stats.tokens, 2);
-    }
-    // Per repository: one anonymous HEAD that learns the challenge, one authenticated HEAD; none per pod.
-    t.ok(dry.json.stats.heads <= 4, `at most two HEADs per repository (${dry.json.stats.heads})`);
+      // The harness's token realm is plain HTTP: with an HTTPS registry the updater refuses to send the
+      // credential there (a downgrade) unless the realm's host is listed as insecure.
+      const realm = s.registry.tokenServer ? new URL(s.registry.tokenServer.url).host : '';
+      const allowRealm = tls ? ['--insecure-registry', realm] : [];
+      if (tls) {
+        const before = s.registry.tokenServer!.requests().length;
+        const refused = await s.run(['--dry-run']);
+        t.equal(refused.code, 1, 'refusing is a hard fault for that registry');
+        t.ok(
+          refused.json.pods.every((p: { reason: string }) => p.reason === 'registry-unreachable'),
+          'pods kept',
+        );
+        t.match(refused.json.warnings.join('\n'), /refusing to send .* over plain HTTP to token realm/);
+        t.equal(
+          s.registry.tokenServer!.requests().filter((r, i) => i >= before && r.user !== undefined).length,
+          0,
+          'the credential never went to the plain-HTTP realm',
+        );
+      }
 
-    const res = await s.run();
-    t.equal(res.code, 0, res.stderr);
-    t.equal(res.json.summary.restarted, 3);
-    await s.ready(3);
-    for (const p of s.live()) {
-      const want = p.metadata.name!.startsWith('b1-') ? b2.digest : a2.digest;
-      t.equal(s.digestOf(p), want, `${p.metadata.name} runs the new digest`);
-    }
-  });
+      const issued = s.registry.tokenServer?.requests().length ?? 0;
+      const dry = await s.run(['--dry-run', ...allowRealm]);
+      t.equal(dry.code, 0, dry.stderr);
+      t.equal(dry.json.summary.stale, 3, 'all three pods are stale');
+      if (auth === 'bearer') {
+        const during = s.registry.tokenServer!.requests().slice(issued);
+        t.equal(during.length, 2, 'one token per repository for the run (three pods, two repositories)');
+        t.ok(
+          during.every((r) => r.user === username),
+          'the token requests authenticate with the pull secret',
+        );
+        t.same(
+          during.map((r) => r.scope).sort(),
+          ['repository:shop/a:pull', 'repository:shop/b:pull'],
+          'scoped to each repository',
+        );
+        t.equal(dry.json.stats.tokens, 2);
+      }
+      // Per repository: one anonymous HEAD that learns the challenge, one authenticated HEAD; none per pod.
+      t.ok(dry.json.stats.heads <= 4, `at most two HEADs per repository (${dry.json.stats.heads})`);
+
+      const res = await s.run(allowRealm);
+      t.equal(res.code, 0, res.stderr);
+      t.equal(res.json.summary.restarted, 3);
+      await s.ready(3);
+      for (const p of s.live()) {
+        const want = p.metadata.name!.startsWith('b1-') ? b2.digest : a2.digest;
+        t.equal(s.digestOf(p), want, `${p.metadata.name} runs the new digest`);
+      }
+    },
+  );
 }
 
 t.test(
