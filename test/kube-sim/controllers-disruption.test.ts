@@ -136,3 +136,24 @@ t.test(
     });
   },
 );
+
+t.test('when a PDB selector changes then it follows the new pods', async (t) => {
+  const store = new Store();
+  const c = startControllers(store, { readyDelayMs: 2 });
+  t.teardown(() => c.stop());
+  for (const n of ['a1', 'a2']) store.create('/pods', barePod(n, NS, 'nginx:1.25', { labels: { grp: 'a' } }));
+  store.create('/pods', barePod('b1', NS, 'nginx:1.25', { labels: { grp: 'b' } }));
+  store.create('policy/poddisruptionbudgets', pdb('sel', NS, { grp: 'a' }, { minAvailable: 1 }));
+  await c.settle((s) => s.get('policy/poddisruptionbudgets', NS, 'sel')?.status?.currentHealthy === 2);
+  store.mutate('policy/poddisruptionbudgets', NS, 'sel', (o) => {
+    o.spec.selector.matchLabels = { grp: 'b' };
+    return undefined;
+  });
+  await c.settle();
+  t.match(store.get('policy/poddisruptionbudgets', NS, 'sel')!.status, {
+    expectedPods: 1,
+    currentHealthy: 1,
+    disruptionsAllowed: 0,
+    observedGeneration: 2,
+  });
+});

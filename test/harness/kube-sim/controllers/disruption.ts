@@ -1,7 +1,7 @@
 // The disruption controller: computes each PodDisruptionBudget's status (expectedPods, currentHealthy,
 // desiredHealthy, disruptionsAllowed, disruptedPods, DisruptionAllowed condition) that the eviction handler reads.
 
-import { labelSelectorObjectMatcher } from '../selectors.ts';
+import { labelSelectorObjectMatcher, type Matcher } from '../selectors.ts';
 import type { KObject } from '../store.ts';
 import { controllerUid, K, splitKey } from './cache.ts';
 import type { Controller, Ctx } from './context.ts';
@@ -19,11 +19,33 @@ export class DisruptionController implements Controller {
     this.enqueue = ctx.rt.queue('disruption', (k) => this.reconcile(k));
   }
 
-  /** A pod changed in a namespace: its PDBs recompute (all of them; there are few per namespace). */
-  podChanged(pod: KObject): void {
+  /** A pod changed: the PDBs that select it now or selected it before recompute. */
+  podChanged(pod: KObject, prev: KObject | undefined): void {
     for (const pdb of this.ctx.cache.list(K.pdbs, pod.metadata.namespace)) {
-      this.enqueue(`${pdb.metadata.namespace}/${pdb.metadata.name}`);
+      const match = this.matcher(pdb);
+      if (match(pod.metadata.labels) || (prev && match(prev.metadata.labels))) {
+        this.enqueue(`${pdb.metadata.namespace}/${pdb.metadata.name}`);
+      }
     }
+  }
+
+  // Selectors are compiled once per PDB spec: pod events ask for them thousands of times.
+  private readonly matchers = new Map<string, { generation: number; fn: Matcher }>();
+
+  private matcher(pdb: KObject): Matcher {
+    const uid = pdb.metadata.uid!;
+    const m = this.matchers.get(uid);
+    // The selector is spec: generation moves when it may have changed, resourceVersion moves on every status write.
+    const generation = pdb.metadata.generation ?? 0;
+    if (m && m.generation === generation) return m.fn;
+    const fn = labelSelectorObjectMatcher(pdb.spec?.selector);
+    this.matchers.set(uid, { generation, fn });
+    return fn;
+  }
+
+  /** Forgets a deleted PDB's compiled selector. */
+  pdbRemoved(pdb: KObject): void {
+    this.matchers.delete(pdb.metadata.uid!);
   }
 
   /** A workload's scale changed: PDBs of its namespace recompute expectedPods. */
@@ -57,7 +79,7 @@ export class DisruptionController implements Controller {
     const [ns, name] = splitKey(key);
     const pdb = cache.get(K.pdbs, ns, name);
     if (!pdb || pdb.metadata.deletionTimestamp) return;
-    const match = labelSelectorObjectMatcher(pdb.spec?.selector);
+    const match = this.matcher(pdb);
     const pods = cache.list(K.pods, ns).filter((p) => match(p.metadata.labels));
     const nowMs = rt.now();
     const now = isoSeconds(nowMs);

@@ -67,7 +67,7 @@ export function startControllers(store: Store, opts: ControllerOptions = {}): Co
   const kubelet = new Kubelet(ctx, opts);
 
   const onEvent = (ev: StoreEvent) => {
-    cache.apply(ev);
+    const prev = cache.apply(ev);
     const o = ev.object;
     switch (ev.key) {
       case K.pods:
@@ -75,7 +75,7 @@ export function startControllers(store: Store, opts: ControllerOptions = {}): Co
         sts.podChanged(o);
         ds.podChanged(o);
         job.podChanged(o);
-        pdb.podChanged(o);
+        pdb.podChanged(o, prev);
         kubelet.podChanged(o);
         if (ev.type === 'DELETED') deploy.podRemoved(o);
         break;
@@ -106,6 +106,7 @@ export function startControllers(store: Store, opts: ControllerOptions = {}): Co
         break;
       case K.pdbs:
         pdb.enqueue(keyOf(o));
+        if (ev.type === 'DELETED') pdb.pdbRemoved(o);
         break;
       case K.nodes:
         ds.nodesChanged();
