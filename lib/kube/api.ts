@@ -1,7 +1,7 @@
 // Builds the Kubernetes API clients once and defines the narrow interfaces the rest of the code depends on,
 // plus the mapping of client-node failures to KubeApiError with the server's own Status message.
 
-import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Pod, V1PodList } from '@kubernetes/client-node';
 import { KubeApiError } from '../errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 import { createRestClient, type Query, type RestClient, type RestOptions, seg } from './rest.ts';
@@ -19,8 +19,26 @@ export type SecretReader = Pick<CoreV1Api, 'readNamespacedSecret' | 'readNamespa
 /** Reads ReplicaSets to find their Deployment. */
 export type OwnerReader = Pick<AppsV1Api, 'readNamespacedReplicaSet'>;
 
+/** Pod list parameters, as client-node's listNamespacedPod/listPodForAllNamespaces take them. */
+export interface PodListParams {
+  /** Omitted: all namespaces. */
+  namespace?: string;
+  labelSelector?: string;
+  limit?: number;
+  _continue?: string;
+}
+
+/**
+ * A pod listing that shapes each pod while the response streams in, so a page of full pods is never held
+ * (createClients provides it; plain test fakes need not: listPods then shapes whole pages).
+ */
+export interface ShapedPodLister {
+  listPodsShaped(params: PodListParams, shape: (pod: V1Pod) => V1Pod): Promise<V1PodList>;
+}
+
 /** Every core/v1 call the updater makes. */
 export type CoreApi = PodLister &
+  ShapedPodLister &
   PodReader &
   Evicter &
   EventWriter &
@@ -117,6 +135,14 @@ export function createClients(conn: KubeConnection, opts: RestOptions = {}): Kub
     readNamespacedServiceAccount: (p: ReadParams) =>
       get(`${core(p.namespace)}/serviceaccounts/${seg(p.name)}`),
     readNamespacedReplicationController: readRC,
+    listPodsShaped: (p: PodListParams, shape: (pod: V1Pod) => V1Pod) =>
+      rest
+        .list(
+          p.namespace === undefined ? '/api/v1/pods' : `${core(p.namespace)}/pods`,
+          listQuery(p),
+          (item) => shape(item as V1Pod),
+        )
+        .then((l) => withContinue(l as WireList) as V1PodList),
   };
   const appsApi = {
     readNamespacedReplicaSet: (p: ReadParams) => get(apps(p.namespace, 'replicasets', p.name)),

@@ -1,9 +1,9 @@
 // Paginated pod listing over the selected namespaces: all of them, a fixed list, or those matching a regex.
 
 import type { V1ListMeta, V1Namespace, V1Pod } from '@kubernetes/client-node';
-import { hasStatus, type PodLister, toKubeApiError } from './api.ts';
+import { hasStatus, type PodLister, type ShapedPodLister, toKubeApiError } from './api.ts';
 import { mapLimit } from './concurrency.ts';
-import { projectPod } from './pod-fields.ts';
+import { podProjector } from './pod-fields.ts';
 
 export interface ListPodsOptions {
   /** Namespaces to list, or 'all' (one cluster-wide listing). */
@@ -31,26 +31,39 @@ interface Page<T> {
  * Lists every pod in the selected namespaces, following `continue` tokens; a 410 Expired token restarts that listing
  * once from the start. Any other failure throws KubeApiError naming the namespace.
  */
-export async function listPods(api: PodLister, opts: ListPodsOptions): Promise<V1Pod[]> {
+export async function listPods(
+  api: PodLister & Partial<ShapedPodLister>,
+  opts: ListPodsOptions,
+): Promise<V1Pod[]> {
   const limit = opts.pageSize ?? 500;
   const labelSelector = opts.labelSelector || undefined;
-  const shape = opts.project ? projectPod : undefined;
+  // One projector per listing: its pods share their repeated strings. Shaped while streaming when the client can
+  // (createClients), else page by page (plain fakes).
+  const projector = opts.project ? podProjector() : undefined;
+  const streamed = projector && api.listPodsShaped ? api.listPodsShaped.bind(api) : undefined;
+  const shape = streamed ? undefined : projector;
+  const page = (namespace: string | undefined, cont: string | undefined) => {
+    if (streamed && projector) {
+      const params = {
+        ...(namespace === undefined ? {} : { namespace }),
+        labelSelector,
+        limit,
+        _continue: cont,
+      };
+      return streamed(params, projector);
+    }
+    return namespace === undefined
+      ? api.listPodForAllNamespaces({ labelSelector, limit, _continue: cont })
+      : api.listNamespacedPod({ namespace, labelSelector, limit, _continue: cont });
+  };
   if (opts.namespaces === 'all' && !opts.namespaceRegex) {
-    return listAllPages(
-      (cont) => api.listPodForAllNamespaces({ labelSelector, limit, _continue: cont }),
-      'list pods in all namespaces',
-      shape,
-    );
+    return listAllPages((cont) => page(undefined, cont), 'list pods in all namespaces', shape);
   }
   const namespaces = opts.namespaceRegex
     ? await matchingNamespaces(api, opts.namespaceRegex, opts.namespaces, limit)
     : [...new Set(opts.namespaces === 'all' ? [] : opts.namespaces)];
   const perNamespace = await mapLimit(namespaces, opts.concurrency ?? 4, (namespace) =>
-    listAllPages(
-      (cont) => api.listNamespacedPod({ namespace, labelSelector, limit, _continue: cont }),
-      `list pods in namespace ${namespace}`,
-      shape,
-    ),
+    listAllPages((cont) => page(namespace, cont), `list pods in namespace ${namespace}`, shape),
   );
   return perNamespace.flat();
 }

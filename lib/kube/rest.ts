@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConnection } from './kubeconfig.ts';
+import { ListSplitter } from './list-stream.ts';
 
 /** A non-2xx answer, duck-typed like client-node's ApiException so apiStatus()/toKubeApiError() read it. */
 export class ApiHttpError extends Error {
@@ -52,6 +53,15 @@ export interface WatchHandle {
 export interface RestClient {
   /** Sends one request; resolves to the parsed JSON body, rejects with ApiHttpError (non-2xx) or a network Error. */
   json<T>(method: 'GET' | 'POST', path: string, opts?: { query?: Query; body?: unknown }): Promise<T>;
+  /**
+   * GETs a list, handing each item to `shape` as the response streams in (a page of full objects is never held);
+   * resolves to the list with the shaped items. Rejects like json().
+   */
+  list<T>(
+    path: string,
+    query: Query,
+    shape: (item: unknown) => T,
+  ): Promise<{ items: T[] } & Record<string, unknown>>;
   /**
    * Streams a `watch=true` GET: each newline-delimited JSON event goes to `onEvent`; `onDone` is called once when the
    * stream ends (with the error, an ApiHttpError for a refused watch). Resolves once the server answered or failed.
@@ -136,40 +146,94 @@ export function createRestClient(conn: KubeConnection, opts: RestOptions = {}): 
     return { req, what: `${method} ${prefix}${path}` };
   }
 
-  return {
-    async json<T>(method: 'GET' | 'POST', path: string, o: { query?: Query; body?: unknown } = {}) {
-      const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
-      const { req, what } = await start(method, path, o.query, payload);
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(
-          () => req.destroy(new Error(`no answer within ${timeoutMs} ms (${what})`)),
-          timeoutMs,
-        );
-        const fail = (err: Error) => {
-          clearTimeout(timer);
-          reject(err);
-        };
-        req.on('error', (err) => fail(networkError(err, what)));
-        req.on('response', (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', fail);
-          res.on('end', () => {
-            clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status < 200 || status > 299) {
-              reject(new ApiHttpError(status, text, flatHeaders(res.headers), what));
-              return;
-            }
+  // One request with a whole-request deadline: a 2xx body streams (as text) into `sink`, anything else is read
+  // whole into an ApiHttpError. A throwing sink fails the request.
+  async function exchange<T>(
+    method: string,
+    path: string,
+    query: Query | undefined,
+    payload: string | undefined,
+    sink: { data(chunk: string): void; end(what: string): T },
+  ): Promise<T> {
+    const { req, what } = await start(method, path, query, payload);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => req.destroy(new Error(`no answer within ${timeoutMs} ms (${what})`)),
+        timeoutMs,
+      );
+      let settled = false;
+      // `abandon`: the response is not read to its end, so its connection cannot be reused.
+      const fail = (err: Error, abandon = false) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        reject(err);
+        if (abandon) req.destroy();
+      };
+      req.on('error', (err) => fail(networkError(err, what)));
+      req.on('response', (res) => {
+        res.setEncoding('utf8');
+        const status = res.statusCode ?? 0;
+        const ok = status >= 200 && status <= 299;
+        let errorText = '';
+        res.on('data', (chunk: string) => {
+          if (!ok) errorText += chunk;
+          else if (!settled) {
             try {
-              resolve((text === '' ? undefined : JSON.parse(text)) as T);
+              sink.data(chunk);
             } catch (err) {
-              reject(new Error(`invalid JSON in the answer to ${what}: ${(err as Error).message}`));
+              fail(err instanceof Error ? err : new Error(String(err)), true);
             }
-          });
+          }
         });
-        req.end(payload);
+        res.on('error', (err) => fail(networkError(err, what)));
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (settled) return;
+          if (!ok) return fail(new ApiHttpError(status, errorText, flatHeaders(res.headers), what));
+          try {
+            const value = sink.end(what);
+            settled = true;
+            resolve(value);
+          } catch (err) {
+            fail(err as Error);
+          }
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  return {
+    json<T>(method: 'GET' | 'POST', path: string, o: { query?: Query; body?: unknown } = {}) {
+      const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+      let text = '';
+      return exchange(method, path, o.query, payload, {
+        data: (chunk) => {
+          text += chunk;
+        },
+        end: (what) => {
+          try {
+            return (text === '' ? undefined : JSON.parse(text)) as T;
+          } catch (err) {
+            throw new Error(`invalid JSON in the answer to ${what}: ${(err as Error).message}`);
+          }
+        },
+      });
+    },
+
+    list<T>(path: string, query: Query, shape: (item: unknown) => T) {
+      const items: T[] = [];
+      const splitter = new ListSplitter((item) => items.push(shape(item)));
+      return exchange('GET', path, query, undefined, {
+        data: (chunk) => splitter.push(chunk),
+        end: (what) => {
+          try {
+            return { ...splitter.end(), items };
+          } catch (err) {
+            throw new Error(`invalid JSON in the answer to ${what}: ${(err as Error).message}`);
+          }
+        },
       });
     },
 

@@ -1,7 +1,7 @@
 // The lean kubeconfig loader: every cluster and user field it reads itself, kubectl's merge rule, the in-cluster
 // service account with token rotation, and the client-node fallback for exec plugins (a real plugin is run).
 
-import { chmodSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadKubeConfig } from '../../lib/kube/config.ts';
@@ -192,10 +192,11 @@ t.test(
     const file = join(dir, 'token');
     let now = 1_000_000;
     const read = rotatingToken(file, () => now);
+    // Whole seconds: a fractional mtime does not survive utimes exactly.
+    utimesSync(file, 1_700_000_000, 1_700_000_000);
     t.equal(await read(), 'aaaa');
-    const before = statSync(file);
     writeFileSync(file, 'bbbb');
-    utimesSync(file, before.atime, before.mtime);
+    utimesSync(file, 1_700_000_000, 1_700_000_000);
     t.equal(await read(), 'aaaa', 'same size, inode and mtime: the cached token is used');
     now += TOKEN_REREAD_MS;
     t.equal(await read(), 'bbbb');

@@ -65,19 +65,30 @@ t.test('when listing page by page then every page is followed and selectors are 
   t.ok(ns.items.some((n) => n.metadata?.name === NS));
 });
 
-t.test('when listing with projection then only the fields the updater reads are kept', async (t) => {
-  const c = await cluster(t);
-  c.store.create('/pods', pod('web-1'));
-  const { core } = createClients(connect(c));
-  const [p] = await listPods(core, { namespaces: [NS], project: true });
-  t.equal(p?.metadata?.name, 'web-1');
-  t.equal(p?.metadata?.annotations?.big?.length, 100);
-  t.equal(typeof p?.metadata?.creationTimestamp, 'string', 'dates stay strings');
-  t.same(p?.spec?.containers, [{ name: 'app', image: 'registry.example/app:1', imagePullPolicy: 'Always' }]);
-  t.same(p?.status?.conditions, [{ type: 'Ready', status: 'True' }]);
-  t.equal(p?.status?.hostIP, undefined);
-  t.equal((p?.metadata as Record<string, unknown> | undefined)?.managedFields, undefined);
-});
+t.test(
+  'when listing with projection then pages stream in and only the fields the updater reads are kept',
+  async (t) => {
+    const c = await cluster(t);
+    for (const name of ['web-1', 'web-2', 'web-3']) c.store.create('/pods', pod(name));
+    const { core } = createClients(connect(c));
+    const pods = await listPods(core, { namespaces: [NS], project: true, pageSize: 2 });
+    t.same(
+      pods.map((x) => x.metadata?.name),
+      ['web-1', 'web-2', 'web-3'],
+      'streamed pages follow the continue token',
+    );
+    const [p] = pods;
+    t.equal(p?.metadata?.name, 'web-1');
+    t.equal(p?.metadata?.annotations?.big?.length, 100);
+    t.equal(typeof p?.metadata?.creationTimestamp, 'string', 'dates stay strings');
+    t.same(p?.spec?.containers, [
+      { name: 'app', image: 'registry.example/app:1', imagePullPolicy: 'Always' },
+    ]);
+    t.same(p?.status?.conditions, [{ type: 'Ready', status: 'True' }]);
+    t.equal(p?.status?.hostIP, undefined);
+    t.equal((p?.metadata as Record<string, unknown> | undefined)?.managedFields, undefined);
+  },
+);
 
 t.test('when an object is missing then the error carries code 404 and the Status body', async (t) => {
   const c = await cluster(t);
