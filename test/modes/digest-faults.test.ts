@@ -3,7 +3,7 @@
 // a missing Docker-Content-Digest is recovered by GET-and-hash; a deleted tag is a soft not-found.
 
 import t from 'tap';
-import { deployment } from '../harness/kube-sim/fixtures.ts';
+import { deployment, pullSecret } from '../harness/kube-sim/fixtures.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
 import {
   deleteTag,
@@ -12,6 +12,7 @@ import {
   startFaultProxy,
   startRegistry,
 } from '../harness/registry/index.ts';
+import { requireBin } from '../harness/require-bin.ts';
 import { jsonPods, startScenario } from './scenario.ts';
 
 const always = { imagePullPolicy: 'Always' as const };
@@ -25,6 +26,13 @@ const FAULTS: Array<{ name: string; fault: Fault; reason: string; args?: string[
     reason: 'rate-limited',
     // The short Retry-After is waited out once, then the registry is given up for the run.
     heads: 2,
+  },
+  {
+    name: '429 with a long Retry-After',
+    fault: { match: /\/manifests\//, status: 429, retryAfterSeconds: 120 },
+    reason: 'rate-limited',
+    // Not worth waiting in a CronJob run: given up at once, left to the next run.
+    heads: 1,
   },
   {
     name: 'connection reset',
@@ -156,4 +164,44 @@ t.test('a registry failing hard keeps its pods while another registry is served'
         .every((p) => s.digestOf(p) === bNext.digest),
     );
   });
+});
+
+t.test('when the token endpoint of a bearer registry fails then its pods are kept', async (t) => {
+  if (!requireBin(t, 'openssl')) return;
+  const s = await startScenario(t, { registry: { auth: 'bearer' } });
+  if (!s) return;
+  const proxy = await startFaultProxy(s.registry);
+  t.teardown(() => proxy.stop());
+  const { username, password } = s.registry.credentials!;
+  s.create('Secret', pullSecret('regcred', s.ns, proxy.host, username, password));
+  await pushImage(s.registry, 'shop/tok', '1.0', { seed: 'tok-v1' });
+  s.create(
+    'Deployment',
+    deployment('tok', s.ns, `${proxy.host}/shop/tok:1.0`, {
+      replicas: 2,
+      container: always,
+      imagePullSecrets: ['regcred'],
+    }),
+  );
+  await s.ready(2);
+  await pushImage(s.registry, 'shop/tok', '1.0', { seed: 'tok-v2' });
+  const uids = s.uids();
+  const args = ['--insecure-registry', proxy.host];
+
+  proxy.set({ match: /^\/__token/, status: 503 });
+  const down = await s.run(args);
+  t.equal(down.code, 1, 'a failing token service is a hard fault');
+  t.ok(down.json.pods.every((p: { reason: string }) => p.reason === 'registry-unreachable'));
+  t.match(down.json.warnings.join('\n'), proxy.host);
+  t.ok(proxy.counts().token >= 1, 'the token endpoint was asked');
+
+  proxy.set({ match: /^\/__token/, status: 401 });
+  const refused = await s.run(args);
+  t.equal(refused.code, 0, 'a refused token is soft: unauthorized');
+  t.ok(refused.json.pods.every((p: { reason: string }) => p.reason === 'unauthorized'));
+  proxy.clear();
+  t.same(s.uids(), uids, 'nothing was evicted');
+
+  const ok = await s.run([...args, '--dry-run']);
+  t.equal(ok.json.summary.stale, 2, 'with the token service back the tag resolves');
 });
