@@ -1,8 +1,9 @@
-// The simulator at benchmark scale: 5,000 pods through a Deployment and the kubelet, and the runningPod fast path.
+// The simulator at benchmark scale: 5,000 pods through a Deployment, its PDB and the kubelet, and the runningPod
+// fast path.
 
 import t from 'tap';
 import { startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { deployment, runningPod } from '../../test/harness/kube-sim/fixtures.ts';
+import { deployment, pdb, runningPod } from '../../test/harness/kube-sim/fixtures.ts';
 import { Store } from '../../test/harness/kube-sim/store.ts';
 
 t.test(
@@ -13,6 +14,10 @@ t.test(
     t.teardown(() => c.stop());
     const started = performance.now();
     store.create('apps/deployments', deployment('big', 'default', 'nginx:1.25', { replicas: 5000 }));
+    store.create(
+      'policy/poddisruptionbudgets',
+      pdb('big', 'default', { app: 'big' }, { maxUnavailable: '10%' }),
+    );
     await c.settle(
       (s) => s.get('apps/deployments', 'default', 'big')?.status?.availableReplicas === 5000,
       90_000,
@@ -26,6 +31,13 @@ t.test(
       ),
     );
     t.equal(new Set(pods.map((p) => p.metadata.name)).size, 5000, 'generated names are unique');
+    await c.settle(
+      (s) => s.get('policy/poddisruptionbudgets', 'default', 'big')?.status?.currentHealthy === 5000,
+    );
+    t.match(store.get('policy/poddisruptionbudgets', 'default', 'big')!.status, {
+      expectedPods: 5000,
+      disruptionsAllowed: 500,
+    });
     t.same(c.errors, [], 'no reconcile errors');
     // Quiet means quiet: no further writes while idle.
     const rv = store.resourceVersion;
