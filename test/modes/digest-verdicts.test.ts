@@ -1,7 +1,14 @@
 // Digest mode end to end: every pod-level and container-level skip verdict, judged by a real run against a real
 // registry whose tag has moved, so each skipped pod would otherwise have been restarted.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import t from 'tap';
+import { mergeOptions, toRunConfig } from '../../lib/cli/config.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { runUpdater } from '../../lib/modes/run.ts';
 import { SIM_ANNOTATIONS } from '../harness/kube-sim/controllers/index.ts';
 import { barePod, deployment, job, runningPod } from '../harness/kube-sim/fixtures.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
@@ -230,3 +237,58 @@ t.test('when --opt-in is given then only annotated pods and workloads are consid
     t.equal(s.digestOf(p), v2.digest, `${name} runs the new digest`);
   }
 });
+
+t.test(
+  'when running in-cluster then its own pod (HOSTNAME) is skipped and its namespace is the default',
+  async (t) => {
+    const s = await startScenario(t);
+    if (!s) return;
+    await pushImage(s.registry, 'shop/self', '1.0', { seed: 'self-v1' });
+    const image = `${s.registry.host}/shop/self:1.0`;
+    s.create('Deployment', deployment('updater', s.ns, image, { container: always }));
+    s.create('Deployment', deployment('other', s.ns, image, { container: always }));
+    await s.ready(2);
+    await pushImage(s.registry, 'shop/self', '1.0', { seed: 'self-v2' });
+    const me = s.live().find((p) => p.metadata.name!.startsWith('updater-'))!;
+
+    // The files the kubelet mounts into the updater's pod, and the environment it gets.
+    const saDir = mkdtempSync(join(tmpdir(), 'sa-'));
+    t.teardown(() => rmSync(saDir, { recursive: true, force: true }));
+    writeFileSync(join(saDir, 'token'), s.cluster.adminToken);
+    writeFileSync(join(saDir, 'ca.crt'), s.cluster.caPem);
+    writeFileSync(join(saDir, 'namespace'), `${s.ns}\n`);
+    const url = new URL(s.cluster.url);
+    const env = {
+      KUBERNETES_SERVICE_HOST: url.hostname,
+      KUBERNETES_SERVICE_PORT: url.port,
+      HOSTNAME: me.metadata.name!,
+    };
+    const config = toRunConfig(
+      mergeOptions('run', { insecureRegistry: [s.registry.host], output: 'json', podTimeout: '20s' }, {}),
+    );
+    const out: Buffer[] = [];
+    const stdout = new Writable({
+      write(c, _e, cb) {
+        out.push(Buffer.from(c));
+        cb();
+      },
+    });
+    const code = await runUpdater(config, {
+      logger: silentLogger(),
+      env,
+      stdout,
+      serviceAccountDir: saDir,
+      signal: new AbortController().signal,
+    });
+    t.equal(code, 0);
+    const json = JSON.parse(Buffer.concat(out).toString('utf8'));
+    t.equal(json.summary.pods, 2, 'the service account namespace was checked');
+    const self = jsonPods(json, 'updater')[0];
+    t.equal(self.reason, 'self', 'HOSTNAME names the own pod in-cluster');
+    t.equal(jsonPods(json, 'other')[0].restart?.outcome, 'restarted');
+    t.ok(
+      s.live().some((p) => p.metadata.uid === me.metadata.uid),
+      'the updater did not evict itself',
+    );
+  },
+);
