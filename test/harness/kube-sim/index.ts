@@ -51,6 +51,18 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** Temp dirs of clusters not stopped yet: removed at process exit if a test dies before its teardown. */
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+function trackDir(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
 function token(): string {
   return randomBytes(24).toString('base64url');
 }
@@ -64,6 +76,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const adminToken = token();
   auth.add(adminToken, 'admin', ['system:masters']);
   const dir = mkdtempSync(join(tmpdir(), 'kube-sim-'));
+  trackDir(dir);
   const server = await startApiServer({
     store,
     auth,
@@ -110,6 +123,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     } catch (e) {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
       throw e;
     }
   }
@@ -140,6 +154,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       } finally {
         await server.close();
         rmSync(dir, { recursive: true, force: true });
+        liveDirs.delete(dir);
       }
     },
   };
