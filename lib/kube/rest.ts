@@ -187,6 +187,9 @@ export function createRestClient(conn: KubeConnection, opts: RestOptions = {}): 
           }
         });
         res.on('error', (err) => fail(networkError(err, what)));
+        res.on('close', () => {
+          if (!res.complete) fail(new Error(`connection closed before the answer was complete (${what})`));
+        });
         res.on('end', () => {
           clearTimeout(timer);
           if (settled) return;
