@@ -2,8 +2,6 @@
 // the commands below, the simulator is faithful enough for the project's end-to-end tests.
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
@@ -26,12 +24,10 @@ if (kubectlPath) {
 
   t.before(async () => {
     cluster = await startCluster({ controllers: {} });
-    cacheDir = mkdtempSync(join(tmpdir(), 'kube-sim-kubectl-cache-'));
+    // Inside the cluster's own temp dir, so it goes with the cluster even if the test dies.
+    cacheDir = join(cluster.dir, 'kubectl-cache');
   });
-  t.teardown(async () => {
-    await cluster.stop();
-    rmSync(cacheDir, { recursive: true, force: true });
-  });
+  t.teardown(() => cluster.stop());
 
   /** Runs kubectl with a 30 s timeout; resolves with its exit code and output (never rejects on a non-zero exit). */
   const run = (args: string[], kubeconfig = cluster.kubeconfigPath): Promise<Run> =>
