@@ -392,7 +392,7 @@ export class RegistryClient {
       return failure(
         'protocol',
         `${ctx.ref.familiar}: refusing to send ${ctx.cred} over plain HTTP to token realm ${realmUrl.origin} ` +
-          '(list its host in insecureRegistries to allow it)',
+          '(list its host with --insecure-registry to allow it)',
         { retryable: false },
       );
     }
