@@ -3,8 +3,11 @@
 // and credentials from an exec plugin through the client-node fallback.
 
 import { chmodSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { type AddressInfo, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { rootCertificates } from 'node:tls';
+import { rootCertificates, type TLSSocket } from 'node:tls';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
 import { apiStatus, createClients, type PodWatchEvent, toKubeApiError } from '../../lib/kube/api.ts';
@@ -13,6 +16,7 @@ import type { KubeConnection } from '../../lib/kube/kubeconfig.ts';
 import { listPods } from '../../lib/kube/pods.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
+import { simulatorTls } from '../harness/kube-sim/tls.ts';
 
 const NS = 'shop';
 
@@ -288,6 +292,98 @@ t.test(
       pods.map((p) => p.metadata?.name),
       ['web-1'],
     );
+  },
+);
+
+t.test(
+  'when the kubeconfig gives a client certificate then it is presented in the TLS handshake',
+  async (t) => {
+    const { caPem, certPem, keyPem } = simulatorTls();
+    // A server that asks for a client certificate and answers with the subject it got (the simulator itself only
+    // knows bearer tokens). The simulator's server certificate stands in for a client certificate.
+    const server = https.createServer(
+      { cert: certPem, key: keyPem, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        res.setHeader('Content-Type', 'application/json');
+        res.end(
+          JSON.stringify({
+            kind: 'NamespaceList',
+            items: [{ metadata: { name: peer?.subject?.CN ?? 'none' } }],
+          }),
+        );
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.teardown(() => server.close());
+    const port = (server.address() as AddressInfo).port;
+    const dir = t.testdir({
+      cfg: JSON.stringify({
+        clusters: [
+          {
+            name: 'c',
+            cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': b64(caPem) },
+          },
+        ],
+        users: [
+          { name: 'u', user: { 'client-certificate-data': b64(certPem), 'client-key-data': b64(keyPem) } },
+        ],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    });
+    const { core } = createClients(loadKubeConfig({ kubeconfig: join(dir, 'cfg'), env: {} }));
+    const list = await core.listNamespace({});
+    t.equal(
+      list.items[0]?.metadata?.name,
+      'kube-apiserver',
+      'the server saw the certificate from the kubeconfig',
+    );
+  },
+);
+
+t.test(
+  'when the cluster has a proxy-url then requests tunnel through that proxy (client-node agent)',
+  async (t) => {
+    const c = await cluster(t);
+    c.store.create('/pods', pod('web-1'));
+    const tunnels: string[] = [];
+    const proxy = http.createServer();
+    proxy.on('connect', (req: http.IncomingMessage, client: Socket) => {
+      tunnels.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = tcpConnect(Number(port), host ?? '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(client).pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    t.teardown(() => proxy.close());
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const file = join(c.dir, 'proxy.kubeconfig');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [
+          {
+            name: 's',
+            cluster: { server: c.url, 'certificate-authority-data': b64(c.caPem), 'proxy-url': proxyUrl },
+          },
+        ],
+        users: [{ name: 'u', user: { token: c.adminToken } }],
+        contexts: [{ name: 's', context: { cluster: 's', user: 'u', namespace: NS } }],
+        'current-context': 's',
+      }),
+    );
+    const { core } = createClients(loadKubeConfig({ kubeconfig: file, env: {} }));
+    const pods = await listPods(core, { namespaces: [NS] });
+    t.same(
+      pods.map((p) => p.metadata?.name),
+      ['web-1'],
+    );
+    t.same(tunnels, [new URL(c.url).host], 'one CONNECT to the API server');
   },
 );
 
