@@ -62,9 +62,38 @@ function containerJSON(c: ContainerPlan) {
   };
 }
 
-/** The `-o json` document. Field names are a stable contract (docs/output.md). */
-export function toJSONDocument(r: RunReport): unknown {
-  const byPod = new Map(r.results.map((x) => [`${x.namespace}/${x.name}`, x]));
+type ResultIndex = Map<string, RestartResult>;
+
+function indexResults(r: RunReport): ResultIndex {
+  return new Map(r.results.map((x) => [`${x.namespace}/${x.name}`, x]));
+}
+
+function podJSON(p: PodPlan, byPod: ResultIndex) {
+  const res = byPod.get(`${p.namespace}/${p.name}`);
+  return {
+    namespace: p.namespace,
+    name: p.name,
+    uid: p.uid,
+    nodeName: p.nodeName ?? null,
+    workload: p.workload
+      ? { kind: p.workload.top?.kind ?? p.workload.kind, name: p.workload.top?.name ?? p.workload.name }
+      : null,
+    verdict: p.verdict,
+    reason: p.reason,
+    message: p.message,
+    containers: p.containers.map(containerJSON),
+    restart: res
+      ? {
+          outcome: res.outcome,
+          message: res.message,
+          replacement: res.replacement ?? null,
+          durationMs: res.durationMs,
+        }
+      : null,
+  };
+}
+
+function headJSON(r: RunReport) {
   return {
     apiVersion: 'k8s-auto-updater.io/v1',
     kind: 'RunResult',
@@ -74,33 +103,40 @@ export function toJSONDocument(r: RunReport): unknown {
     finishedAt: r.finishedAt,
     exitCode: r.exitCode,
     summary: summarize(r.plan, r.results),
-    pods: r.plan.pods.map((p) => {
-      const res = byPod.get(`${p.namespace}/${p.name}`);
-      return {
-        namespace: p.namespace,
-        name: p.name,
-        uid: p.uid,
-        nodeName: p.nodeName ?? null,
-        workload: p.workload
-          ? { kind: p.workload.top?.kind ?? p.workload.kind, name: p.workload.top?.name ?? p.workload.name }
-          : null,
-        verdict: p.verdict,
-        reason: p.reason,
-        message: p.message,
-        containers: p.containers.map(containerJSON),
-        restart: res
-          ? {
-              outcome: res.outcome,
-              message: res.message,
-              replacement: res.replacement ?? null,
-              durationMs: res.durationMs,
-            }
-          : null,
-      };
-    }),
+  };
+}
+
+/** The `-o json` document. Field names are a stable contract (docs/output.md). */
+export function toJSONDocument(r: RunReport): unknown {
+  const byPod = indexResults(r);
+  return {
+    ...headJSON(r),
+    pods: r.plan.pods.map((p) => podJSON(p, byPod)),
     warnings: r.warnings,
     stats: r.stats,
   };
+}
+
+const indent = (text: string, by: string) => text.replace(/\n/g, `\n${by}`);
+
+/**
+ * Writes the same document as JSON.stringify(toJSONDocument(r), null, 2), one pod at a time: 5,000 pods never sit in
+ * memory as one string. Resolves once everything is handed to the stream, waiting for 'drain' when it asks to.
+ */
+export async function writeJSONDocument(r: RunReport, out: NodeJS.WritableStream): Promise<void> {
+  const write = async (chunk: string) => {
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  };
+  const head = JSON.stringify(headJSON(r), null, 2);
+  await write(`${head.slice(0, -2)},\n  "pods": [`);
+  const byPod = indexResults(r);
+  let first = true;
+  for (const p of r.plan.pods) {
+    await write(`${first ? '' : ','}\n    ${indent(JSON.stringify(podJSON(p, byPod), null, 2), '    ')}`);
+    first = false;
+  }
+  const tail = { warnings: r.warnings, stats: r.stats };
+  await write(`${r.plan.pods.length ? '\n  ' : ''}],\n  ${JSON.stringify(tail, null, 2).slice(4, -2)}\n}\n`);
 }
 
 function table(rows: string[][]): string {

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPlan, restarterDeps } from '../apply/restarter.ts';
 import type { RunConfig } from '../cli/config.ts';
-import { type RunReport, summarize, toJSONDocument, toText } from '../cli/output.ts';
+import { type RunReport, summarize, toText, writeJSONDocument } from '../cli/output.ts';
 import { EXIT } from '../errors.ts';
 import { createClients } from '../kube/api.ts';
 import { loadKubeConfig, selfPod } from '../kube/config.ts';
@@ -200,9 +200,8 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     stats: source.stats(),
     warnings: [...workloads.warnings, ...source.faults()],
   };
-  deps.stdout.write(
-    config.output === 'json' ? `${JSON.stringify(toJSONDocument(report), null, 2)}\n` : toText(report),
-  );
+  if (config.output === 'json') await writeJSONDocument(report, deps.stdout);
+  else deps.stdout.write(toText(report));
   writeTerminationLog(report, deps.env, logger);
   logger.info({ ...summary, exitCode, stats: report.stats, elapsedMs: elapsed() }, 'run finished');
   return exitCode;
