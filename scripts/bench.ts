@@ -18,6 +18,7 @@ import { startCluster } from '../test/harness/kube-sim/index.ts';
 import { pushImage, startFaultProxy, startRegistry } from '../test/harness/registry/index.ts';
 import { haveBin } from '../test/harness/require-bin.ts';
 import { bundle } from './build.ts';
+import { NODE_ENV as IMAGE_NODE_ENV, NODE_FLAGS as IMAGE_NODE_FLAGS } from './runtime-flags.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const num = (name: string, d: number) => Number(process.env[name] ?? d);
@@ -28,6 +29,11 @@ const RTT = num('BENCH_RTT_MS', 50);
 const CONCURRENCY = num('BENCH_CONCURRENCY', 8);
 const SAMPLE = process.env.BENCH_SERIAL_SAMPLE === 'all' ? PODS : num('BENCH_SERIAL_SAMPLE', 250);
 const NAMESPACES = 5;
+/** Node flags for the measured process: the image's own, or BENCH_NODE_FLAGS for experiments. */
+const NODE_FLAGS =
+  process.env.BENCH_NODE_FLAGS !== undefined
+    ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean)
+    : [...IMAGE_NODE_FLAGS];
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 if (!haveBin('docker-registry')) {
@@ -74,9 +80,9 @@ function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
     const startMs = performance.now();
     const child = spawn(
       process.execPath,
-      ['--import', preload, join(root, 'bin', 'k8s-auto-updater.js'), ...args],
+      [...NODE_FLAGS, '--import', preload, join(root, 'bin', 'k8s-auto-updater.js'), ...args],
       {
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...IMAGE_NODE_ENV, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -234,7 +240,7 @@ try {
       '-o',
       'json',
       '--log-level',
-      'warn',
+      process.env.BENCH_LOG_LEVEL ?? 'warn',
       '--insecure-registry',
       proxy.host,
       '--registry-concurrency',
@@ -243,6 +249,7 @@ try {
     env,
   );
   probe.close();
+  if (process.env.BENCH_LOG_LEVEL) process.stderr.write(run.stderr);
   if (run.code !== 0) throw new Error(`updater exited ${run.code}: ${run.stderr.slice(0, 2000)}`);
   const doc = JSON.parse(run.stdout);
   const counts = proxy.counts();
@@ -266,6 +273,7 @@ try {
     repositories: REPOS,
     rttMs: Math.round(rttMs * 10) / 10,
     concurrency: CONCURRENCY,
+    nodeFlags: NODE_FLAGS.join(' '),
     heads: counts.head,
     gets: counts.get,
     tokens: counts.token,

@@ -82,25 +82,37 @@ export async function resolveWorkloads(
     return p;
   };
 
+  // One WorkloadRef per controller, shared by its pods.
+  const byOwner = new Map<string, Promise<WorkloadRef>>();
+  const refFor = (kind: string, name: string, namespace: string, uid: string): Promise<WorkloadRef> => {
+    let p = byOwner.get(uid);
+    if (!p) {
+      p = (async () => {
+        const ref: WorkloadRef = { kind, name, namespace, uid };
+        const m = await meta(kind, namespace, name, uid);
+        annotations.set(uid, m === null ? null : (m.annotations ?? {}));
+        const dep =
+          kind === 'ReplicaSet'
+            ? m?.ownerReferences?.find((o) => o.controller === true && o.kind === 'Deployment')
+            : undefined;
+        if (dep) {
+          const dm = await meta('Deployment', namespace, dep.name, dep.uid);
+          annotations.set(dep.uid, dm === null ? null : (dm.annotations ?? {}));
+          ref.top = { kind: 'Deployment', name: dep.name, uid: dep.uid };
+        }
+        return ref;
+      })();
+      byOwner.set(uid, p);
+    }
+    return p;
+  };
+
   const refs = new Map<string, WorkloadRef>();
   await mapLimit(pods, opts.concurrency ?? 16, async (pod) => {
     const owner = pod.metadata?.ownerReferences?.find((o) => o.controller === true);
     const podUid = pod.metadata?.uid;
     if (!owner || !podUid || !(owner.kind in readers)) return;
-    const namespace = pod.metadata?.namespace ?? 'default';
-    const ref: WorkloadRef = { kind: owner.kind, name: owner.name, namespace, uid: owner.uid };
-    const m = await meta(owner.kind, namespace, owner.name, owner.uid);
-    annotations.set(owner.uid, m === null ? null : (m.annotations ?? {}));
-    const dep =
-      owner.kind === 'ReplicaSet'
-        ? m?.ownerReferences?.find((o) => o.controller === true && o.kind === 'Deployment')
-        : undefined;
-    if (dep) {
-      const dm = await meta('Deployment', namespace, dep.name, dep.uid);
-      annotations.set(dep.uid, dm === null ? null : (dm.annotations ?? {}));
-      ref.top = { kind: 'Deployment', name: dep.name, uid: dep.uid };
-    }
-    refs.set(podUid, ref);
+    refs.set(podUid, await refFor(owner.kind, owner.name, pod.metadata?.namespace ?? 'default', owner.uid));
   });
   return { refs, annotations, warnings: [...new Set(warnings)] };
 }

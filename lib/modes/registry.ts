@@ -87,17 +87,26 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
     return (ref) => [...built.keyring.lookup(ref), ...extraKeyring.lookup(ref)];
   }
 
+  // One TagState per registry answer (the resolver shares answers between pods): thousands of pods on a few
+  // hundred tags then share a few hundred states.
+  const states = new WeakMap<object, TagState>();
+  const shared = (answer: object, make: () => TagState): TagState => {
+    let st = states.get(answer);
+    if (!st) states.set(answer, (st = make()));
+    return st;
+  };
+
   async function stateFor(c: Candidate, lookup: Lookup): Promise<TagState> {
     const creds = lookup(c.ref);
     const r = await resolver.resolve(c.ref, creds);
-    if (!r.ok) return failureState(r);
+    if (!r.ok) return shared(r, () => failureState(r));
     // Children are fetched only when they matter: the container does not run the index digest itself.
     if (isIndexMediaType(r.mediaType) && c.running.digest !== r.digest) {
       const kids = await resolver.indexChildren(c.ref, r.digest, creds);
-      if (!kids.ok) return failureState(kids);
-      return { ok: true, digest: r.digest, children: kids.children };
+      if (!kids.ok) return shared(kids, () => failureState(kids));
+      return shared(kids, () => ({ ok: true, digest: r.digest, children: kids.children }));
     }
-    return { ok: true, digest: r.digest, children: [] };
+    return shared(r, () => ({ ok: true, digest: r.digest, children: [] }));
   }
 
   return {

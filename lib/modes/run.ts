@@ -88,6 +88,16 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   const now = deps.now ?? (() => new Date());
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
+  const memory = () => {
+    const m = process.memoryUsage();
+    const mb = (n: number) => Math.round(n / 1048576);
+    return {
+      rssMb: mb(m.rss),
+      heapUsedMb: mb(m.heapUsed),
+      heapTotalMb: mb(m.heapTotal),
+      externalMb: mb(m.external),
+    };
+  };
   const loaded = loadKubeConfig({
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
@@ -152,7 +162,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   };
   const todo = candidates(pods, ctx);
   logger.info(
-    { pods: pods.length, candidates: todo.length, elapsedMs: elapsed() },
+    { pods: pods.length, candidates: todo.length, elapsedMs: elapsed(), ...memory() },
     'pods and workloads read',
   );
 
@@ -164,7 +174,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     const podsByUid = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
     const tags = await source.resolve(todo, podsByUid);
     plan = buildPlan(pods, ctx, tags);
-    logger.info({ ...plan.summary, stats: source.stats(), elapsedMs: elapsed() }, 'plan built');
+    logger.info({ ...plan.summary, stats: source.stats(), elapsedMs: elapsed(), ...memory() }, 'plan built');
     const stale = plan.pods.filter((p) => p.verdict === 'stale');
     if (stale.length > 0) {
       const rdeps = restarterDeps(clients, logger);
@@ -203,6 +213,16 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   if (config.output === 'json') await writeJSONDocument(report, deps.stdout);
   else deps.stdout.write(toText(report));
   writeTerminationLog(report, deps.env, logger);
-  logger.info({ ...summary, exitCode, stats: report.stats, elapsedMs: elapsed() }, 'run finished');
+  logger.info(
+    {
+      ...summary,
+      exitCode,
+      stats: report.stats,
+      elapsedMs: elapsed(),
+      ...memory(),
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    },
+    'run finished',
+  );
   return exitCode;
 }

@@ -200,6 +200,27 @@ function effectivePullPolicy(c: ObservedContainer, ref: ImageReference): string 
   return ref.tag === undefined || ref.tag === 'latest' ? 'Always' : 'IfNotPresent';
 }
 
+/** Parsed references by image string, per planning context: 5,000 pods usually share a few hundred images. */
+const parsedRefs = new WeakMap<PlanContext, Map<string, ImageReference | Error>>();
+
+function parseCached(image: string, ctx: PlanContext): ImageReference | Error {
+  let cache = parsedRefs.get(ctx);
+  if (!cache) parsedRefs.set(ctx, (cache = new Map()));
+  let r = cache.get(image);
+  if (r === undefined) {
+    try {
+      r = parseImageReference(image);
+    } catch (e) {
+      r = e as Error;
+    }
+    cache.set(image, r);
+  }
+  return r;
+}
+
+/** The accepted digests of a tag state, built once per state and shared by every container judged against it. */
+const acceptedOf = new WeakMap<TagState, string[]>();
+
 type Assessed =
   | { final: ContainerPlan }
   | { candidate: Candidate; plan: Omit<ContainerPlan, 'verdict' | 'reason' | 'message'> };
@@ -299,7 +320,8 @@ function judge(
     return { ...plan, verdict: 'skipped', reason: 'registry-unreachable', message: 'tag was not resolved' };
   }
   if (!state.ok) return { ...plan, verdict: 'skipped', reason: state.reason, message: state.message };
-  const accepted = [state.digest, ...state.children];
+  let accepted = acceptedOf.get(state);
+  if (!accepted) acceptedOf.set(state, (accepted = [state.digest, ...state.children]));
   const withTag = { ...plan, currentDigest: state.digest, acceptedDigests: accepted };
   if (running.configId !== undefined) {
     if (!state.configIds) {

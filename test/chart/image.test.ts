@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { bundle } from '../../scripts/build.ts';
+import { NODE_ENV, NODE_FLAGS } from '../../scripts/runtime-flags.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
@@ -46,9 +47,15 @@ t.test('when the runtime stage is read then it runs node on the bin shim as nume
   const entrypoint = finalStage.filter((l) => l.startsWith('ENTRYPOINT ')).at(-1) ?? '';
   t.same(
     JSON.parse(entrypoint.slice('ENTRYPOINT '.length)),
-    ['node', '/app/bin/k8s-auto-updater.js'],
-    'exec form',
+    ['node', ...NODE_FLAGS, '/app/bin/k8s-auto-updater.js'],
+    'exec form, with the Node flags the benchmark measures (scripts/runtime-flags.ts)',
   );
+  for (const [k, v] of Object.entries(NODE_ENV)) {
+    t.ok(
+      finalStage.some((l) => l.includes(`${k}=${v}`)),
+      `ENV ${k}=${v}, as the benchmark runs`,
+    );
+  }
   t.notOk(
     finalStage.some((l) => /^COPY (?!--from=)/.test(l)),
     'the runtime copies only from the builder',
