@@ -92,7 +92,10 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
   const states = new WeakMap<object, TagState>();
   const shared = (answer: object, make: () => TagState): TagState => {
     let st = states.get(answer);
-    if (!st) states.set(answer, (st = make()));
+    if (!st) {
+      st = make();
+      states.set(answer, st);
+    }
     return st;
   };
 

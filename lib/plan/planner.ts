@@ -205,7 +205,10 @@ const parsedRefs = new WeakMap<PlanContext, Map<string, ImageReference | Error>>
 
 function parseCached(image: string, ctx: PlanContext): ImageReference | Error {
   let cache = parsedRefs.get(ctx);
-  if (!cache) parsedRefs.set(ctx, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    parsedRefs.set(ctx, cache);
+  }
   let r = cache.get(image);
   if (r === undefined) {
     try {
@@ -236,14 +239,12 @@ function skipped(
 /** Container-level checks that need no registry: either a final verdict or a candidate for resolution. */
 function assessContainer(pod: ObservedPod, c: ObservedContainer, init: boolean, ctx: PlanContext): Assessed {
   const base = { name: c.name, init, image: c.image ?? '' };
-  let ref: ImageReference;
-  try {
-    ref = parseImageReference(c.image ?? '');
-  } catch (e) {
+  const ref = parseCached(c.image ?? '', ctx);
+  if (ref instanceof Error) {
     return skipped(
       base,
       'invalid-image',
-      `image "${c.image ?? ''}" is not a valid reference: ${(e as Error).message}`,
+      `image "${c.image ?? ''}" is not a valid reference: ${ref.message}`,
     );
   }
   if (ref.digest) return skipped(base, 'digest-pinned', 'image is pinned by digest: it can never be stale');
@@ -321,7 +322,10 @@ function judge(
   }
   if (!state.ok) return { ...plan, verdict: 'skipped', reason: state.reason, message: state.message };
   let accepted = acceptedOf.get(state);
-  if (!accepted) acceptedOf.set(state, (accepted = [state.digest, ...state.children]));
+  if (!accepted) {
+    accepted = [state.digest, ...state.children];
+    acceptedOf.set(state, accepted);
+  }
   const withTag = { ...plan, currentDigest: state.digest, acceptedDigests: accepted };
   if (running.configId !== undefined) {
     if (!state.configIds) {
