@@ -79,6 +79,13 @@ if (!onlyTests) {
 }
 const results = join(root, '.tap', 'test-results');
 rmSync(results, { recursive: true, force: true });
+// tap applies .taprc's plugin list (no ts-node: Node strips types itself) only after building its runner; on a
+// fresh clone the first run would otherwise still load the TypeScript plugin and fail to compile every file.
+const built = await run(bin('tap'), ['build']);
+if (built !== 0) {
+  tally.failed++;
+  tally.failures.push(`tap build (exit ${built})`);
+}
 const tapCode = await run(bin('tap'), args);
 let fileCount = 0;
 try {

@@ -1,15 +1,10 @@
 // Renders a run's plan and restart results: the stable JSON document (-o json, docs/output.md) or a readable table.
 
 import type { ContainerPlan, Plan, PodPlan, RestartOutcome, RestartResult } from '../plan/types.ts';
+import type { RunCounts } from '../status/record.ts';
 
-export interface RunSummary {
-  pods: number;
-  current: number;
-  stale: number;
-  skipped: number;
-  restarted: number;
-  failed: number;
-}
+/** The run's counts, as in the JSON document and the run record `status` reads. */
+export type RunSummary = RunCounts;
 
 export interface RunReport {
   mode: 'registry' | 'docker';

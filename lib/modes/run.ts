@@ -1,7 +1,6 @@
 // One run of the updater: observe (pods, workloads, current digests) → plan (pure) → apply (evict safely) → report.
 // Returns the exit code: 0 success or nothing to do, 1 runtime failure or partial run, 2 configuration error.
 
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPlan, restarterDeps } from '../apply/restarter.ts';
@@ -16,6 +15,7 @@ import { resolveWorkloads } from '../kube/workloads.ts';
 import type { Logger } from '../log.ts';
 import { buildPlan, candidates, type PlanContext } from '../plan/planner.ts';
 import type { RestartResult } from '../plan/types.ts';
+import { TERMINATION_LOG, writeTerminationLog } from '../status/record.ts';
 import { createRegistrySource } from './registry.ts';
 import type { DigestSource } from './source.ts';
 
@@ -30,9 +30,6 @@ export interface RunDeps {
   serviceAccountDir?: string;
   version?: string;
 }
-
-/** Where the run leaves its summary for `status` (the kubelet mounts it; FallbackToLogsOnError in the chart). */
-const TERMINATION_LOG = '/dev/termination-log';
 
 function terminationSignal(logger: Logger): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
@@ -52,23 +49,23 @@ function terminationSignal(logger: Logger): { signal: AbortSignal; dispose(): vo
   };
 }
 
-function writeTerminationLog(report: RunReport, env: NodeJS.ProcessEnv, logger: Logger): void {
+/** Leaves the run's summary where `status` reads it (lib/status/record.ts); never fails the run. */
+function recordRun(report: RunReport, env: NodeJS.ProcessEnv, logger: Logger): void {
   const path =
     env.AUTO_UPDATER_TERMINATION_LOG ?? (env.KUBERNETES_SERVICE_HOST ? TERMINATION_LOG : undefined);
   if (!path) return;
-  const doc = {
-    v: 1,
-    finishedAt: report.finishedAt,
-    exitCode: report.exitCode,
-    dryRun: report.dryRun,
-    mode: report.mode,
-    summary: summarize(report.plan, report.results),
-  };
-  try {
-    writeFileSync(path, JSON.stringify(doc));
-  } catch (e) {
-    logger.debug({ path, err: (e as Error).message }, 'could not write the termination log');
-  }
+  const written = writeTerminationLog(
+    {
+      v: 1,
+      finishedAt: report.finishedAt,
+      exitCode: report.exitCode,
+      dryRun: report.dryRun,
+      mode: report.mode,
+      summary: summarize(report.plan, report.results),
+    },
+    path,
+  );
+  if (!written) logger.debug({ path }, 'could not write the run record to the termination log');
 }
 
 async function createSource(
@@ -212,7 +209,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   };
   if (config.output === 'json') await writeJSONDocument(report, deps.stdout);
   else deps.stdout.write(toText(report));
-  writeTerminationLog(report, deps.env, logger);
+  recordRun(report, deps.env, logger);
   logger.info(
     {
       ...summary,
