@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { mergeOptions, toRunConfig } from '../../lib/cli/config.ts';
 import { ConfigError, EXIT } from '../../lib/errors.ts';
@@ -19,6 +18,7 @@ import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject, Store } from '../harness/kube-sim/store.ts';
 import { pushImage, type Registry, startRegistry } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
+import { sink } from '../modes/scenario.ts';
 import { helmRunner, type Manifest } from './helm.ts';
 
 const RELEASE_NS = 'k8s-auto-updater';
@@ -53,19 +53,6 @@ interface Bed {
   createJob(job: string): Promise<void>;
   /** Waits until the Job has the condition (Complete or Failed). */
   jobDone(job: string, timeoutMs?: number): Promise<string>;
-}
-
-function sink(): { stream: Writable; text(): string } {
-  const chunks: Buffer[] = [];
-  return {
-    stream: new Writable({
-      write(chunk, _enc, cb) {
-        chunks.push(Buffer.from(chunk));
-        cb();
-      },
-    }),
-    text: () => Buffer.concat(chunks).toString('utf8'),
-  };
 }
 
 function jobCondition(store: Store, name: string): string | undefined {

@@ -70,7 +70,8 @@ const KEYS: Record<string, string> = {
   RoleBinding: 'rbac.authorization.k8s.io/rolebindings',
 };
 
-function sink(): { stream: Writable; text(): string } {
+/** A writable that keeps what it is given (the CLI's stdout/stderr in tests). */
+export function sink(): { stream: Writable; text(): string } {
   const chunks: Buffer[] = [];
   return {
     stream: new Writable({
