@@ -99,33 +99,65 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
     return st;
   };
 
-  async function stateFor(c: Candidate, lookup: Lookup): Promise<TagState> {
-    const creds = lookup(c.ref);
-    const r = await resolver.resolve(c.ref, creds);
-    if (!r.ok) return shared(r, () => failureState(r));
-    // Children are fetched only when they matter: the container does not run the index digest itself.
-    if (isIndexMediaType(r.mediaType) && c.running.digest !== r.digest) {
-      const kids = await resolver.indexChildren(c.ref, r.digest, creds);
-      if (!kids.ok) return shared(kids, () => failureState(kids));
-      return shared(kids, () => ({ ok: true, digest: r.digest, children: kids.children }));
+  /** Pods with the same namespace, ServiceAccount and pull secret names use the same credentials. */
+  function credentialKey(pod: V1Pod): string {
+    const names = (pod.spec?.imagePullSecrets ?? []).map((r) => r.name ?? '').join(',');
+    return `${pod.metadata?.namespace ?? ''}\n${pod.spec?.serviceAccountName || 'default'}\n${names}`;
+  }
+
+  interface Group {
+    ref: Candidate['ref'];
+    lookup: Promise<Lookup>;
+    members: Candidate[];
+  }
+
+  // Work is done per group (same credentials, same reference), not per container: 5,000 pods on 500 tags make
+  // 500 groups, so the run neither builds 5,000 keyrings nor keeps 5,000 promise chains alive across the waits.
+  async function resolveGroup(g: Group, out: Map<string, TagState>): Promise<void> {
+    const creds = (await g.lookup)(g.ref);
+    const r = await resolver.resolve(g.ref, creds);
+    let withChildren: TagState | undefined;
+    for (const c of g.members) {
+      let st: TagState;
+      if (!r.ok) st = shared(r, () => failureState(r));
+      else if (isIndexMediaType(r.mediaType) && c.running.digest !== r.digest) {
+        // Children are fetched only when they matter: the container does not run the index digest itself.
+        if (!withChildren) {
+          const kids = await resolver.indexChildren(g.ref, r.digest, creds);
+          withChildren = kids.ok
+            ? shared(kids, () => ({ ok: true, digest: r.digest, children: kids.children }))
+            : shared(kids, () => failureState(kids));
+        }
+        st = withChildren;
+      } else st = shared(r, () => ({ ok: true, digest: r.digest, children: [] }));
+      out.set(candidateKey(c.podUid, c.container, c.init), st);
     }
-    return shared(r, () => ({ ok: true, digest: r.digest, children: [] }));
   }
 
   return {
     async resolve(candidates, pods) {
-      const byPod = new Map<string, Candidate[]>();
-      for (const c of candidates) byPod.set(c.podUid, [...(byPod.get(c.podUid) ?? []), c]);
+      const lookups = new Map<string, Promise<Lookup>>();
+      const groups = new Map<string, Group>();
+      for (const c of candidates) {
+        const pod = pods.get(c.podUid);
+        const ck = pod ? credentialKey(pod) : '';
+        let lookup = lookups.get(ck);
+        if (!lookup) {
+          lookup = pod
+            ? credentialsFor(pod)
+            : Promise.resolve((ref: Candidate['ref']) => extraKeyring.lookup(ref));
+          lookups.set(ck, lookup);
+        }
+        const gk = `${ck}\n${c.ref.canonical}`;
+        let g = groups.get(gk);
+        if (!g) {
+          g = { ref: c.ref, lookup, members: [] };
+          groups.set(gk, g);
+        }
+        g.members.push(c);
+      }
       const out = new Map<string, TagState>();
-      await mapLimit([...byPod], 64, async ([uid, list]) => {
-        const pod = pods.get(uid);
-        const lookup: Lookup = pod ? await credentialsFor(pod) : (ref) => extraKeyring.lookup(ref);
-        await Promise.all(
-          list.map(async (c) => {
-            out.set(candidateKey(c.podUid, c.container, c.init), await stateFor(c, lookup));
-          }),
-        );
-      });
+      await mapLimit([...groups.values()], 64, (g) => resolveGroup(g, out));
       for (const f of resolver.faults())
         log.warn({ registry: f.registry, kind: f.kind, status: f.status }, f.message);
       return out;
