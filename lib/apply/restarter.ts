@@ -2,6 +2,7 @@
 // digest, and stops touching a workload when a loop guard trips (old digest again, crash loop, timeout).
 
 import type { V1Pod } from '@kubernetes/client-node';
+import { shortDigest } from '../image/digest.ts';
 import type { Evicter, KubeClients, PodWatcher } from '../kube/api.ts';
 import { hasStatus, toKubeApiError } from '../kube/api.ts';
 import { mapLimit } from '../kube/concurrency.ts';
@@ -434,11 +435,4 @@ function describeChanges(changes: ContainerChange[]): string {
       return `${c.name} ${shortDigest(c.from)} → ${shortDigest(c.to)}${note}`;
     })
     .join(', ');
-}
-
-/** `sha256:0123456789ab`: enough to tell digests apart in messages. */
-export function shortDigest(digest: string | undefined): string {
-  if (!digest) return 'unknown';
-  const colon = digest.indexOf(':');
-  return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
 }

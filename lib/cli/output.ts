@@ -1,5 +1,6 @@
 // Renders a run's plan and restart results: the stable JSON document (-o json, docs/output.md) or a readable table.
 
+import { shortDigest } from '../image/digest.ts';
 import type { ContainerPlan, Plan, PodPlan, RestartOutcome, RestartResult } from '../plan/types.ts';
 import type { RunCounts } from '../status/record.ts';
 
@@ -36,12 +37,6 @@ export function summarize(plan: Plan, results: readonly RestartResult[]): RunSum
     restarted: results.filter((r) => r.outcome === 'restarted').length,
     failed: results.filter((r) => FAILED_OUTCOMES.has(r.outcome)).length,
   };
-}
-
-function shortDigest(d: string | undefined): string {
-  if (!d) return '-';
-  const [alg, hex] = d.split(':');
-  return hex ? `${alg}:${hex.slice(0, 12)}` : d;
 }
 
 function containerJSON(c: ContainerPlan) {
@@ -151,7 +146,7 @@ function detail(p: PodPlan): string {
   if (p.verdict !== 'stale') return p.message;
   return p.containers
     .filter((c) => c.verdict === 'stale')
-    .map((c) => `${c.name}: ${shortDigest(c.runningDigest)} -> ${shortDigest(c.currentDigest)}`)
+    .map((c) => `${c.name}: ${shortDigest(c.runningDigest, '-')} -> ${shortDigest(c.currentDigest, '-')}`)
     .join(', ');
 }
 

@@ -29,3 +29,10 @@ export function bytesMatchDigest(bytes: Uint8Array, digest: string): boolean {
   const algorithm = digest.slice(0, digest.indexOf(':'));
   return digestOf(bytes, algorithm) === digest;
 }
+
+/** `sha256:0123456789ab`: enough to tell digests apart in messages; `missing` when there is none. */
+export function shortDigest(digest: string | undefined, missing = 'unknown'): string {
+  if (!digest) return missing;
+  const colon = digest.indexOf(':');
+  return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
+}
