@@ -16,8 +16,6 @@ export type Evicter = Pick<CoreV1Api, 'createNamespacedPodEviction'>;
 export type EventWriter = Pick<CoreV1Api, 'createNamespacedEvent'>;
 /** Reads pull secrets and service accounts (pull-secrets.ts). */
 export type SecretReader = Pick<CoreV1Api, 'readNamespacedSecret' | 'readNamespacedServiceAccount'>;
-/** Reads ReplicaSets to find their Deployment. */
-export type OwnerReader = Pick<AppsV1Api, 'readNamespacedReplicaSet'>;
 
 /** Pod list parameters, as client-node's listNamespacedPod/listPodForAllNamespaces take them. */
 export interface PodListParams {

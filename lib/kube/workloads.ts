@@ -2,19 +2,14 @@
 // Deployment), and reads both objects' annotations (opt-in/opt-out). Each object is read at most once per run.
 // An object that cannot be read maps to null: the planner keeps its pods (it cannot know whether they opted out).
 
-import type { AppsV1Api, CoreV1Api, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { WorkloadRef } from '../plan/types.ts';
-import { apiStatus } from './api.ts';
+import { type AppsApi, apiStatus } from './api.ts';
 import { mapLimit } from './concurrency.ts';
 
-export type WorkloadReader = Pick<
-  AppsV1Api,
-  | 'readNamespacedReplicaSet'
-  | 'readNamespacedDeployment'
-  | 'readNamespacedStatefulSet'
-  | 'readNamespacedDaemonSet'
-> &
-  Partial<Pick<CoreV1Api, 'readNamespacedReplicationController'>>;
+/** The workload reads of AppsApi; ReplicationControllers are optional (read only when the client has them). */
+export type WorkloadReader = Omit<AppsApi, 'readNamespacedReplicationController'> &
+  Partial<Pick<AppsApi, 'readNamespacedReplicationController'>>;
 
 export interface ResolvedWorkloads {
   /** Workload of each pod with a controller, by pod uid. */
