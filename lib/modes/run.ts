@@ -101,12 +101,20 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
     env: deps.env,
   });
-  const clients = createClients(loaded, { userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}` });
-  const scope = config.allNamespaces
-    ? 'all namespaces'
-    : config.namespaceRegex
-      ? `namespaces matching /${config.namespaceRegex}/`
-      : `namespace ${(config.namespace.length ? config.namespace : [loaded.namespace]).join(', ')}`;
+  const userAgent = `k8s-auto-updater/${deps.version ?? 'dev'}`;
+  const clients = createClients(loaded, { userAgent });
+  // A regex filters the list of all namespaces; without any choice, the job's (or context's) own namespace.
+  const namespaces: string[] | 'all' =
+    config.allNamespaces || config.namespaceRegex
+      ? 'all'
+      : config.namespace.length
+        ? config.namespace
+        : [loaded.namespace];
+  const scope = config.namespaceRegex
+    ? `namespaces matching /${config.namespaceRegex}/`
+    : namespaces === 'all'
+      ? 'all namespaces'
+      : `namespace ${namespaces.join(', ')}`;
   logger.info(
     {
       mode: config.mode,
@@ -124,21 +132,12 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   // Built before the first API call: an unusable --docker-config, --registry-ca or Docker endpoint is a configuration
   // error (exit 2) with nothing done, as docs/output.md promises.
   const pullSecrets = new PullSecretSource(clients.core, logger);
-  const source = await createSource(config, {
-    logger,
-    pullSecrets,
-    userAgent: `k8s-auto-updater/${deps.version ?? 'dev'}`,
-  });
+  const source = await createSource(config, { logger, pullSecrets, userAgent });
   let pods: V1Pod[];
   let workloads: Awaited<ReturnType<typeof resolveWorkloads>>;
   try {
     pods = await listPods(clients.core, {
-      namespaces:
-        config.allNamespaces || config.namespaceRegex
-          ? 'all'
-          : config.namespace.length
-            ? config.namespace
-            : [loaded.namespace],
+      namespaces,
       ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
       ...(config.selector ? { labelSelector: config.selector } : {}),
       project: true,
