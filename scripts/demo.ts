@@ -93,20 +93,25 @@ async function updater(args: string[]): Promise<number> {
   );
 }
 
+/** Pushes generation n of the demo's four images (a new generation moves every tag to new bytes). */
+async function pushImages(n: number): Promise<void> {
+  await pushImage(registry, 'demo/web', '1.0', { format: 'docker', seed: `web-${n}` });
+  await pushImage(registry, 'demo/multiarch', 'latest', {
+    format: 'oci-index',
+    seed: `ma-${n}`,
+    platforms: ['linux/amd64', 'linux/arm64'],
+  });
+  await pushImage(registry, 'demo/legacy', '2.3', { format: 'oci', seed: `legacy-${n}` });
+  await pushImage(registry, 'demo/cache', '1.0', { format: 'docker', seed: `cache-${n}` });
+}
+
 let code = 1;
 try {
   say(
     `A real registry (Debian docker-registry) on ${registry.url}, a simulated Kubernetes API on ${cluster.url}`,
   );
   const img = (repo: string, tag: string) => `${registry.host}/demo/${repo}:${tag}`;
-  await pushImage(registry, 'demo/web', '1.0', { format: 'docker', seed: 'web-1' });
-  await pushImage(registry, 'demo/multiarch', 'latest', {
-    format: 'oci-index',
-    seed: 'ma-1',
-    platforms: ['linux/amd64', 'linux/arm64'],
-  });
-  await pushImage(registry, 'demo/legacy', '2.3', { format: 'oci', seed: 'legacy-1' });
-  await pushImage(registry, 'demo/cache', '1.0', { format: 'docker', seed: 'cache-1' });
+  await pushImages(1);
 
   cluster.store.create('/namespaces', { metadata: { name: NS } });
   const always = { container: { imagePullPolicy: 'Always' as const } };
@@ -134,14 +139,7 @@ try {
   process.stdout.write(`${podsTable()}\n`);
 
   say('New images pushed: every tag now points to new bytes');
-  await pushImage(registry, 'demo/web', '1.0', { format: 'docker', seed: 'web-2' });
-  await pushImage(registry, 'demo/multiarch', 'latest', {
-    format: 'oci-index',
-    seed: 'ma-2',
-    platforms: ['linux/amd64', 'linux/arm64'],
-  });
-  await pushImage(registry, 'demo/legacy', '2.3', { format: 'oci', seed: 'legacy-2' });
-  await pushImage(registry, 'demo/cache', '1.0', { format: 'docker', seed: 'cache-2' });
+  await pushImages(2);
 
   say('The plan (dry run: nothing changes)');
   await updater(['-n', NS, '--dry-run', '--log-level', 'warn']);
