@@ -83,7 +83,7 @@ rbac.scope=cluster defaults to all namespaces. Returned as YAML (templates canno
 {{- toYaml $c }}
 {{- end }}
 
-{{/* One env var per set option: AUTO_UPDATER_ + the key in upper snake case (= envName(flag) in lib/cli/options.ts). */}}
+{{/* One env var per set option: AUTO_UPDATER_ + the key in upper snake case (= envName(flag) in lib/config/options.ts). */}}
 {{- define "k8s-auto-updater.configEnv" -}}
 {{- $c := include "k8s-auto-updater.effectiveConfig" . | fromYaml }}
 {{- range $key := keys $c | sortAlpha }}

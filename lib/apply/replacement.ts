@@ -3,7 +3,7 @@
 
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { runningDigest } from '../image/image-id.ts';
-import type { PodPlan } from '../plan/types.ts';
+import type { PodPlan } from '../model/plan.ts';
 
 /** Labels that differ between a pod and its replacement (or change with the template) and so must not select it. */
 const VOLATILE_LABELS = new Set([

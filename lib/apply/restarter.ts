@@ -5,10 +5,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { shortDigest } from '../image/digest.ts';
 import type { Evicter, KubeClients, PodWatcher } from '../kube/api.ts';
 import { hasStatus, toKubeApiError } from '../kube/api.ts';
-import { mapLimit } from '../kube/concurrency.ts';
 import { apiVersionForKind, type EventInput, recordEvent } from '../kube/events.ts';
-import type { Logger } from '../log.ts';
-import type { PodPlan, RestartOutcome, RestartResult, WorkloadRef } from '../plan/types.ts';
+import type { PodPlan, RestartOutcome, RestartResult, WorkloadRef } from '../model/plan.ts';
+import { mapLimit } from '../shared/concurrency.ts';
+import type { Logger } from '../shared/log.ts';
 import { type Clock, realClock } from './clock.ts';
 import { evictPod } from './eviction.ts';
 import {

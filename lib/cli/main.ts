@@ -3,11 +3,11 @@
 
 import { CommanderError, Option, Command as Program } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
-import { ConfigError, EXIT, UpdaterError } from '../errors.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { mergeOptions, toRunConfig, toStatusConfig } from './config.ts';
-import { formatDuration } from './duration.ts';
-import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
+import { mergeOptions, toRunConfig, toStatusConfig } from '../config/config.ts';
+import { formatDuration } from '../config/duration.ts';
+import { type Command, envName, OPTIONS, type OptionSpec } from '../config/options.ts';
+import { ConfigError, EXIT, UpdaterError } from '../shared/errors.ts';
+import { createLogger, type Logger } from '../shared/log.ts';
 
 export const VERSION: string = pkg.version;
 
@@ -72,7 +72,7 @@ export async function main(
   run.action(async (opts: Record<string, string | boolean | string[]>) => {
     const config = toRunConfig(mergeOptions('run', opts, env));
     logger = await createLogger({ level: config.logLevel, format: config.logFormat, stream: io.stderr });
-    const { runUpdater } = await import('../modes/run.ts');
+    const { runUpdater } = await import('../jobs/restart-stale.ts');
     exitCode = await runUpdater(config, { logger, env, stdout: io.stdout });
   });
 

@@ -2,7 +2,7 @@
 // what a pod spec says (`nginx`, `localhost:5000/a/b:1@sha256:…`) into registry, repository, tag and digest.
 // https://github.com/distribution/reference/blob/main/reference.go
 
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { isDigest } from './digest.ts';
 
 /** The canonical name of Docker Hub, as the kubelet writes it in `imageID`. */

@@ -2,7 +2,7 @@
 // plus the mapping of client-node failures to KubeApiError with the server's own Status message.
 
 import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Pod, V1PodList } from '@kubernetes/client-node';
-import { KubeApiError } from '../errors.ts';
+import { KubeApiError } from '../shared/errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 import { createRestClient, type Query, type RestClient, type RestOptions, seg } from './rest.ts';
 

@@ -8,7 +8,7 @@ import type { Agent } from 'node:http';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 
 /** TLS settings for the API server connection; `rejectUnauthorized` is true unless insecure-skip-tls-verify. */
 export interface KubeTls {

@@ -1,8 +1,8 @@
 // Paginated pod listing over the selected namespaces: all of them, a fixed list, or those matching a regex.
 
 import type { V1ListMeta, V1Namespace, V1Pod } from '@kubernetes/client-node';
+import { mapLimit } from '../shared/concurrency.ts';
 import { hasStatus, type PodLister, type ShapedPodLister, toKubeApiError } from './api.ts';
-import { mapLimit } from './concurrency.ts';
 import { podProjector } from './pod-fields.ts';
 
 export interface ListPodsOptions {

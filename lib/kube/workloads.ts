@@ -3,9 +3,9 @@
 // An object that cannot be read maps to null: the planner keeps its pods (it cannot know whether they opted out).
 
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
-import type { WorkloadRef } from '../plan/types.ts';
+import type { WorkloadRef } from '../model/plan.ts';
+import { mapLimit } from '../shared/concurrency.ts';
 import { type AppsApi, apiStatus } from './api.ts';
-import { mapLimit } from './concurrency.ts';
 
 /** The workload reads of AppsApi; ReplicationControllers are optional (read only when the client has them). */
 export type WorkloadReader = Omit<AppsApi, 'readNamespacedReplicationController'> &

@@ -1,10 +1,10 @@
 // The pure planner: from observed pods, their workloads and what each tag points to now, decide for every pod and
 // container whether it is current, stale or skipped, and why. No I/O: the same input always gives the same plan.
 
-import { ANNOTATIONS, MIRROR_POD_ANNOTATION } from '../annotations.ts';
 import { parseImageID } from '../image/image-id.ts';
 import { type ImageReference, parseImageReference } from '../image/reference.ts';
-import type { ContainerPlan, Plan, PodPlan, Reason, Verdict, WorkloadRef } from './types.ts';
+import { ANNOTATIONS, MIRROR_POD_ANNOTATION } from '../model/annotations.ts';
+import type { ContainerPlan, Plan, PodPlan, Reason, Verdict, WorkloadRef } from '../model/plan.ts';
 
 /** The parts of a V1Pod the planner reads (client-node's V1Pod satisfies it). */
 export interface ObservedPod {

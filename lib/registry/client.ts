@@ -2,9 +2,9 @@
 // digest header is missing), answers Bearer/Basic challenges with the right credential, and reads index children.
 // Failures come back as classified Resolution values; nothing here throws for a registry problem.
 
-import { RegistryError } from '../errors.ts';
 import { bytesMatchDigest, digestOf, isDigest } from '../image/digest.ts';
 import { effectiveTag, type ImageReference, registryApiHost, repoKey } from '../image/reference.ts';
+import { RegistryError } from '../shared/errors.ts';
 import { type Challenge, parseWWWAuthenticate, preferredChallenge } from './challenge.ts';
 import type { Credential } from './credentials.ts';
 import { type HttpResponse, HttpTransport, TransportError } from './http.ts';

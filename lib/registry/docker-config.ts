@@ -1,7 +1,7 @@
 // Reads the optional mounted docker config (--docker-config) whose credentials docker mode tries after a pod's own.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { type Credential, parseDockerConfig } from './credentials.ts';
 
 /** The credentials in a docker config file, or none without a path; unreadable or empty files are ConfigErrors. */

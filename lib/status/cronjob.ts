@@ -2,8 +2,8 @@
 // termination message. Needs only get cronjobs, list jobs and list pods in the CronJob's namespace.
 
 import type { BatchV1Api, CoreV1Api, V1Job, V1Pod } from '@kubernetes/client-node';
-import { EXIT, UpdaterError } from '../errors.ts';
 import { hasStatus, toKubeApiError } from '../kube/api.ts';
+import { EXIT, UpdaterError } from '../shared/errors.ts';
 import { parseRunRecord, type RunRecord } from './record.ts';
 
 /** The reads `status` makes; narrow so tests can pass plain objects. */

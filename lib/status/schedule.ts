@@ -2,7 +2,7 @@
 // Quartz extensions) and computes its next run times in the CronJob's time zone with cron-parser.
 
 import { CronExpressionParser } from 'cron-parser';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 
 /** The descriptors Kubernetes' cron parser (robfig/cron ParseStandard) accepts, and their five-field meaning. */
 export const SCHEDULE_MACROS: Readonly<Record<string, string>> = {

@@ -1,11 +1,11 @@
 // The `status` command: validates a schedule offline (--schedule), or reports the CronJob's schedule, next run
 // times and the summary of its last finished run.
 
-import type { StatusConfig } from '../cli/config.ts';
-import { ConfigError, EXIT } from '../errors.ts';
+import type { StatusConfig } from '../config/config.ts';
 import { createClients } from '../kube/api.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import type { Logger } from '../log.ts';
+import { ConfigError, EXIT } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
 import { type CronJobApi, type JobPodApi, readCronJobFacts } from './cronjob.ts';
 import {
   type CronJobReport,

@@ -5,8 +5,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { RestarterDeps } from '../../lib/apply/restarter.ts';
 import type { Evicter, PodWatchEvent } from '../../lib/kube/api.ts';
 import type { EventInput } from '../../lib/kube/events.ts';
-import { silentLogger } from '../../lib/log.ts';
-import type { PodPlan, WorkloadRef } from '../../lib/plan/types.ts';
+import type { PodPlan, WorkloadRef } from '../../lib/model/plan.ts';
+import { silentLogger } from '../../lib/shared/log.ts';
 import { digest, fakeClock, pod } from '../kube/fakes.ts';
 
 export const OLD = digest('old');

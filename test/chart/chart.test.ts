@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
-import { ANNOTATIONS } from '../../lib/annotations.ts';
+import { ANNOTATIONS } from '../../lib/model/annotations.ts';
 import { requireBin } from '../harness/require-bin.ts';
 import { CHART_DIR, container, envOf, find, type Helm, helmRunner, type Manifest } from './helm.ts';
 

@@ -8,17 +8,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { mergeOptions, toRunConfig } from '../../lib/cli/config.ts';
-import { ConfigError, EXIT } from '../../lib/errors.ts';
-import { createLogger } from '../../lib/log.ts';
-import { runUpdater } from '../../lib/modes/run.ts';
+import { mergeOptions, toRunConfig } from '../../lib/config/config.ts';
+import { runUpdater } from '../../lib/jobs/restart-stale.ts';
+import { ConfigError, EXIT } from '../../lib/shared/errors.ts';
+import { createLogger } from '../../lib/shared/log.ts';
 import { parseRunRecord, type RunRecord } from '../../lib/status/record.ts';
 import { deployment } from '../harness/kube-sim/fixtures.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject, Store } from '../harness/kube-sim/store.ts';
 import { pushImage, type Registry, startRegistry } from '../harness/registry/index.ts';
 import { requireBin } from '../harness/require-bin.ts';
-import { sink } from '../modes/scenario.ts';
+import { sink } from '../scenarios/scenario.ts';
 import { helmRunner, type Manifest } from './helm.ts';
 
 const RELEASE_NS = 'k8s-auto-updater';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import pkg from '../../package.json' with { type: 'json' };
 import { startCluster } from '../harness/kube-sim/index.ts';
-import { runCli } from '../modes/scenario.ts';
+import { runCli } from '../scenarios/scenario.ts';
 
 const cluster = await startCluster({ controllers: false });
 t.teardown(() => cluster.stop());

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
-import { envName, OPTIONS, type OptionSpec } from '../../lib/cli/options.ts';
+import { envName, OPTIONS, type OptionSpec } from '../../lib/config/options.ts';
 import { CONFIGURATION_DOC, renderConfigurationDoc } from '../../scripts/gen-docs.ts';
 import { CHART_DIR, envOf, helmRunner } from '../chart/helm.ts';
 import { requireBin } from '../harness/require-bin.ts';

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { ConfigError } from '../../lib/errors.ts';
 import {
   effectiveTag,
   InvalidReferenceError,
@@ -8,6 +7,7 @@ import {
   repoKey,
   tryParseImageReference,
 } from '../../lib/image/reference.ts';
+import { ConfigError } from '../../lib/shared/errors.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 const D512 = `sha512:${'b'.repeat(128)}`;

@@ -1,9 +1,9 @@
 // Behaviour of the simulated Job and CronJob controllers, in-process.
 
 import t from 'tap';
-import { type ControllerOptions, startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { cronJob, job } from '../../test/harness/kube-sim/fixtures.ts';
-import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
+import { type ControllerOptions, startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { cronJob, job } from '../harness/kube-sim/fixtures.ts';
+import { type KObject, Store } from '../harness/kube-sim/store.ts';
 
 const NS = 'default';
 

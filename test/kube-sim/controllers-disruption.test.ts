@@ -1,9 +1,9 @@
 // Behaviour of the simulated disruption controller: PodDisruptionBudget status as the eviction handler reads it.
 
 import t from 'tap';
-import { startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { barePod, deployment, pdb, statefulSet } from '../../test/harness/kube-sim/fixtures.ts';
-import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
+import { startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { barePod, deployment, pdb, statefulSet } from '../harness/kube-sim/fixtures.ts';
+import { type KObject, Store } from '../harness/kube-sim/store.ts';
 
 const NS = 'default';
 

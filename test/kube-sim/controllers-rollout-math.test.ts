@@ -1,7 +1,7 @@
 // The Deployment controller's rollout bounds: maxSurge/maxUnavailable resolution, tested as a table.
 
 import t from 'tap';
-import { surgeAndUnavailable } from '../../test/harness/kube-sim/controllers/deployment.ts';
+import { surgeAndUnavailable } from '../harness/kube-sim/controllers/deployment.ts';
 
 const cases: Array<{
   name: string;

@@ -1,9 +1,9 @@
 // Behaviour of the simulated workload controllers (ReplicaSet, Deployment, StatefulSet, DaemonSet) in-process.
 
 import t from 'tap';
-import { type Controllers, startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { daemonSet, deployment, replicaSet, statefulSet } from '../../test/harness/kube-sim/fixtures.ts';
-import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
+import { type Controllers, startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { daemonSet, deployment, replicaSet, statefulSet } from '../harness/kube-sim/fixtures.ts';
+import { type KObject, Store } from '../harness/kube-sim/store.ts';
 
 const NS = 'default';
 

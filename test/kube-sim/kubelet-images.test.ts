@@ -2,11 +2,11 @@
 // imageID formats per runtime, pull secrets (Basic, Bearer), TLS, and pull failures.
 
 import t from 'tap';
-import { type ControllerOptions, startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { barePod, pullSecret, replicaSet } from '../../test/harness/kube-sim/fixtures.ts';
-import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
-import { pushImage, type Registry, startRegistry } from '../../test/harness/registry/index.ts';
-import { requireBin, type SkipOrFail } from '../../test/harness/require-bin.ts';
+import { type ControllerOptions, startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { barePod, pullSecret, replicaSet } from '../harness/kube-sim/fixtures.ts';
+import { type KObject, Store } from '../harness/kube-sim/store.ts';
+import { pushImage, type Registry, startRegistry } from '../harness/registry/index.ts';
+import { requireBin, type SkipOrFail } from '../harness/require-bin.ts';
 
 const NS = 'default';
 

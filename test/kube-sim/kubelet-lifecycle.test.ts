@@ -2,9 +2,9 @@
 // run-to-completion pods, and scripted behaviour through hooks and annotations.
 
 import t from 'tap';
-import { type ControllerOptions, startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { barePod, runningPod } from '../../test/harness/kube-sim/fixtures.ts';
-import { type KObject, Store } from '../../test/harness/kube-sim/store.ts';
+import { type ControllerOptions, startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { barePod, runningPod } from '../harness/kube-sim/fixtures.ts';
+import { type KObject, Store } from '../harness/kube-sim/store.ts';
 
 const NS = 'default';
 

@@ -1,17 +1,17 @@
 // The simulated kubelet's own reference parsing, imageID rendering, pull-secret matching and challenge parsing.
 
 import t from 'tap';
-import { credentialsFor } from '../../test/harness/kube-sim/controllers/credentials.ts';
-import { parseChallenges } from '../../test/harness/kube-sim/controllers/image-pull.ts';
+import { credentialsFor } from '../harness/kube-sim/controllers/credentials.ts';
+import { parseChallenges } from '../harness/kube-sim/controllers/image-pull.ts';
 import {
   formatImageID,
   normalized,
   parseImage,
   type RuntimeFormat,
-} from '../../test/harness/kube-sim/controllers/image-ref.ts';
-import { defaultPullPolicy } from '../../test/harness/kube-sim/controllers/pod-template.ts';
-import { pullSecret } from '../../test/harness/kube-sim/fixtures.ts';
-import type { KObject } from '../../test/harness/kube-sim/store.ts';
+} from '../harness/kube-sim/controllers/image-ref.ts';
+import { defaultPullPolicy } from '../harness/kube-sim/controllers/pod-template.ts';
+import { pullSecret } from '../harness/kube-sim/fixtures.ts';
+import type { KObject } from '../harness/kube-sim/store.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 

@@ -2,9 +2,9 @@
 // fast path.
 
 import t from 'tap';
-import { startControllers } from '../../test/harness/kube-sim/controllers/index.ts';
-import { deployment, pdb, runningPod } from '../../test/harness/kube-sim/fixtures.ts';
-import { Store } from '../../test/harness/kube-sim/store.ts';
+import { startControllers } from '../harness/kube-sim/controllers/index.ts';
+import { deployment, pdb, runningPod } from '../harness/kube-sim/fixtures.ts';
+import { Store } from '../harness/kube-sim/store.ts';
 
 t.test(
   'when a Deployment asks for 5,000 replicas then all of them become available and the loops go quiet',

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError } from '../../lib/errors.ts';
 import { loadKubeConfig, selfPod } from '../../lib/kube/config.ts';
+import { ConfigError } from '../../lib/shared/errors.ts';
 
 function kubeconfig(opts: {
   current?: string;

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { KubeApiError } from '../../lib/errors.ts';
 import type { PodLister } from '../../lib/kube/api.ts';
 import { listPods } from '../../lib/kube/pods.ts';
+import { KubeApiError } from '../../lib/shared/errors.ts';
 import { apiError, pod } from './fakes.ts';
 
 interface Call {

@@ -29,7 +29,7 @@ t.test('when a record is encoded then it parses back to the same record on one l
 t.test(
   'when the run orchestration writes its document then status reads it, extra fields ignored',
   async (t) => {
-    // The shape lib/modes/run.ts writes.
+    // The shape lib/jobs/restart-stale.ts writes.
     const doc = JSON.stringify({ ...RECORD, plan: 'ignored', summary: { ...RECORD.summary, extra: 9 } });
     t.same(parseRunRecord(doc), RECORD);
     const { mode: _m, ...withoutMode } = RECORD;

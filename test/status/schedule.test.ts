@@ -2,7 +2,7 @@
 // time zones across DST changes.
 
 import t from 'tap';
-import { ConfigError } from '../../lib/errors.ts';
+import { ConfigError } from '../../lib/shared/errors.ts';
 import { nextRuns, parseSchedule } from '../../lib/status/schedule.ts';
 import { scheduleReport } from '../../lib/status/status.ts';
 

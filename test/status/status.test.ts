@@ -3,9 +3,9 @@
 
 import { PassThrough } from 'node:stream';
 import t from 'tap';
-import type { StatusConfig } from '../../lib/cli/config.ts';
-import { EXIT } from '../../lib/errors.ts';
-import { createLogger } from '../../lib/log.ts';
+import type { StatusConfig } from '../../lib/config/config.ts';
+import { EXIT } from '../../lib/shared/errors.ts';
+import { createLogger } from '../../lib/shared/log.ts';
 import { CronJobNotFoundError } from '../../lib/status/cronjob.ts';
 import { encodeRunRecord, type RunRecord } from '../../lib/status/record.ts';
 import { runStatus } from '../../lib/status/status.ts';

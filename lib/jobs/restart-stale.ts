@@ -4,20 +4,20 @@
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPlan, restarterDeps } from '../apply/restarter.ts';
-import type { RunConfig } from '../cli/config.ts';
-import { type RunReport, summarize, toText, writeJSONDocument } from '../cli/output.ts';
-import { EXIT } from '../errors.ts';
+import type { RunConfig } from '../config/config.ts';
 import { createClients } from '../kube/api.ts';
 import { loadKubeConfig, selfPod } from '../kube/config.ts';
 import { listPods } from '../kube/pods.ts';
 import { PullSecretSource } from '../kube/pull-secrets.ts';
 import { resolveWorkloads } from '../kube/workloads.ts';
-import type { Logger } from '../log.ts';
+import type { RestartResult } from '../model/plan.ts';
 import { buildPlan, candidates, type PlanContext } from '../plan/planner.ts';
-import type { RestartResult } from '../plan/types.ts';
+import { type RunReport, summarize, toText, writeJSONDocument } from '../report/output.ts';
+import { EXIT } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { createRegistrySource } from '../sources/registry.ts';
+import type { DigestSource } from '../sources/source.ts';
 import { TERMINATION_LOG, writeTerminationLog } from '../status/record.ts';
-import { createRegistrySource } from './registry.ts';
-import type { DigestSource } from './source.ts';
 
 export interface RunDeps {
   logger: Logger;
@@ -73,7 +73,7 @@ async function createSource(
   deps: { logger: Logger; pullSecrets: PullSecretSource; userAgent: string },
 ): Promise<DigestSource> {
   if (config.mode === 'docker') {
-    const { createDockerSource } = await import('./docker.ts');
+    const { createDockerSource } = await import('../sources/docker.ts');
     return createDockerSource(config, deps);
   }
   return createRegistrySource(config, deps);

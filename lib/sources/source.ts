@@ -2,8 +2,8 @@
 // Registry mode asks registries (HEAD); docker mode re-pulls through a Docker Engine. Planning and applying are shared.
 
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../log.ts';
 import type { Candidate, TagState } from '../plan/planner.ts';
+import type { Logger } from '../shared/log.ts';
 
 export interface DigestSource {
   /**

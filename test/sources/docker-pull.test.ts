@@ -4,17 +4,17 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { parseImageReference } from '../../lib/image/reference.ts';
-import { silentLogger } from '../../lib/log.ts';
-import { createDockerSource } from '../../lib/modes/docker.ts';
+import { candidates, type PlanContext } from '../../lib/plan/planner.ts';
+import { Credential } from '../../lib/registry/credentials.ts';
+import { silentLogger } from '../../lib/shared/log.ts';
+import { createDockerSource } from '../../lib/sources/docker.ts';
 import {
   authConfigFor,
   classifyEngineError,
   classifyMessage,
   readProgress,
-} from '../../lib/modes/docker-pull.ts';
-import { repoDigestsFor, tagStateFromImage } from '../../lib/modes/docker-state.ts';
-import { candidates, type PlanContext } from '../../lib/plan/planner.ts';
-import { Credential } from '../../lib/registry/credentials.ts';
+} from '../../lib/sources/docker-pull.ts';
+import { repoDigestsFor, tagStateFromImage } from '../../lib/sources/docker-state.ts';
 import { runningPod } from '../harness/engine/fixtures.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError } from '../../lib/errors.ts';
-import { describeEndpoint, parseDockerHost } from '../../lib/modes/docker-host.ts';
+import { ConfigError } from '../../lib/shared/errors.ts';
+import { describeEndpoint, parseDockerHost } from '../../lib/sources/docker-host.ts';
 
 t.test('when the host is a unix socket then dockerode gets its path', async (t) => {
   t.same(parseDockerHost({ dockerHost: 'unix:///var/run/docker.sock' }), {

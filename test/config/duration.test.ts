@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatDuration, parseDuration } from '../../lib/cli/duration.ts';
+import { formatDuration, parseDuration } from '../../lib/config/duration.ts';
 
 t.test('when a duration is written with units then it parses to milliseconds', async (t) => {
   const cases: Array<[string, number]> = [

@@ -3,9 +3,9 @@
 
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { mergeOptions, toRunConfig } from '../../lib/cli/config.ts';
-import { createLogger } from '../../lib/log.ts';
-import { runUpdater } from '../../lib/modes/run.ts';
+import { mergeOptions, toRunConfig } from '../../lib/config/config.ts';
+import { runUpdater } from '../../lib/jobs/restart-stale.ts';
+import { createLogger } from '../../lib/shared/log.ts';
 import { deployment, pdb } from '../harness/kube-sim/fixtures.ts';
 import type { KObject, StoreEvent } from '../harness/kube-sim/store.ts';
 import { pushImage } from '../harness/registry/index.ts';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { type RunReport, toJSONDocument, toText, writeJSONDocument } from '../../lib/cli/output.ts';
-import type { PodPlan } from '../../lib/plan/types.ts';
+import type { PodPlan } from '../../lib/model/plan.ts';
+import { type RunReport, toJSONDocument, toText, writeJSONDocument } from '../../lib/report/output.ts';
 
 function pod(name: string, verdict: PodPlan['verdict']): PodPlan {
   return {

@@ -1,7 +1,7 @@
 // Docker mode: learns what each candidate's tag points to now by re-pulling it through a Docker Engine API (dockerd,
 // or Podman's compatible service) with the pods' pull secrets, then reading the image's RepoDigests and Id.
 //
-// Construction (lib/modes/run.ts):
+// Construction (lib/jobs/restart-stale.ts):
 //   createDockerSource(config, deps): DockerSource            (a DigestSource)
 //   config: Pick<RunConfig, 'dockerHost' | 'dockerTlsVerify' | 'dockerCertPath' | 'platform' | 'registryConcurrency'
 //                          | 'dockerConfig'>
@@ -13,13 +13,13 @@
 
 import type { V1Pod } from '@kubernetes/client-node';
 import Dockerode from 'dockerode';
-import type { RunConfig } from '../cli/config.ts';
+import type { RunConfig } from '../config/config.ts';
 import { effectiveTag, type ImageReference, repoKey } from '../image/reference.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
-import type { Logger } from '../log.ts';
 import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';
+import type { Logger } from '../shared/log.ts';
 import { describeEndpoint, dockerodeOptions, parseDockerHost } from './docker-host.ts';
 import {
   authConfigFor,

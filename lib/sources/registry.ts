@@ -3,11 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { RunConfig } from '../cli/config.ts';
-import { ConfigError } from '../errors.ts';
-import { mapLimit } from '../kube/concurrency.ts';
+import type { RunConfig } from '../config/config.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
-import type { Logger } from '../log.ts';
 import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
@@ -15,6 +12,9 @@ import { readDockerConfigFile } from '../registry/docker-config.ts';
 import { isIndexMediaType } from '../registry/media-types.ts';
 import type { ResolutionFailure } from '../registry/resolution.ts';
 import { DigestResolver } from '../registry/resolver.ts';
+import { mapLimit } from '../shared/concurrency.ts';
+import { ConfigError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
 import type { DigestSource } from './source.ts';
 
 export type RegistrySourceConfig = Pick<

@@ -3,7 +3,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { parseDuration } from './duration.ts';
 import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
 import { labelSelectorProblem } from './selector.ts';

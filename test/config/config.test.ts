@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import t, { type Test } from 'tap';
-import { mergeOptions, parseOptionValue, toRunConfig } from '../../lib/cli/config.ts';
-import { envName, OPTIONS } from '../../lib/cli/options.ts';
-import { ConfigError } from '../../lib/errors.ts';
+import { mergeOptions, parseOptionValue, toRunConfig } from '../../lib/config/config.ts';
+import { envName, OPTIONS } from '../../lib/config/options.ts';
+import { ConfigError } from '../../lib/shared/errors.ts';
 
 type Raw = Record<string, string | boolean | string[] | undefined>;
 

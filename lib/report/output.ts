@@ -1,7 +1,7 @@
 // Renders a run's plan and restart results: the stable JSON document (-o json, docs/output.md) or a readable table.
 
 import { shortDigest } from '../image/digest.ts';
-import type { ContainerPlan, Plan, PodPlan, RestartOutcome, RestartResult } from '../plan/types.ts';
+import type { ContainerPlan, Plan, PodPlan, RestartOutcome, RestartResult } from '../model/plan.ts';
 import type { RunCounts } from '../status/record.ts';
 
 /** The run's counts, as in the JSON document and the run record `status` reads. */

@@ -4,10 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import t from 'tap';
-import { silentLogger } from '../../lib/log.ts';
-import { createDockerSource } from '../../lib/modes/docker.ts';
-import type { DigestSource } from '../../lib/modes/source.ts';
 import { candidates, type PlanContext, type TagState } from '../../lib/plan/planner.ts';
+import { silentLogger } from '../../lib/shared/log.ts';
+import { createDockerSource } from '../../lib/sources/docker.ts';
+import type { DigestSource } from '../../lib/sources/source.ts';
 import { runningPod } from '../harness/engine/fixtures.ts';
 import { type Engine, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
 import { pushImage, startRegistry } from '../harness/registry/index.ts';
@@ -53,7 +53,7 @@ if (requireBin(t, 'docker-registry') && requireBin(t, 'dockerd') && requireRoot(
 
       let registrySource: DigestSource | undefined;
       try {
-        const { createRegistrySource } = await import('../../lib/modes/registry.ts');
+        const { createRegistrySource } = await import('../../lib/sources/registry.ts');
         registrySource = createRegistrySource(
           { insecureRegistry: [reg.host], registryTimeout: 10_000, registryConcurrency: 4 },
           { logger: silentLogger(), pullSecrets: noSecrets, userAgent: 'docker-bench' },

@@ -9,9 +9,7 @@ import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import t from 'tap';
-import { type Logger, REDACT_PATHS, silentLogger } from '../../lib/log.ts';
-import { createDockerSource } from '../../lib/modes/docker.ts';
-import { pullImage } from '../../lib/modes/docker-pull.ts';
+import type { PodPlan } from '../../lib/model/plan.ts';
 import {
   buildPlan,
   candidateKey,
@@ -19,7 +17,9 @@ import {
   type PlanContext,
   type TagState,
 } from '../../lib/plan/planner.ts';
-import type { PodPlan } from '../../lib/plan/types.ts';
+import { type Logger, REDACT_PATHS, silentLogger } from '../../lib/shared/log.ts';
+import { createDockerSource } from '../../lib/sources/docker.ts';
+import { pullImage } from '../../lib/sources/docker-pull.ts';
 import { dockerConfigSecret, runningPod, secretTable } from '../harness/engine/fixtures.ts';
 import { type Engine, engineTls, requireRoot, startDockerd, startPodman } from '../harness/engine/index.ts';
 import { pushImage, type Registry, startFaultProxy, startRegistry } from '../harness/registry/index.ts';
