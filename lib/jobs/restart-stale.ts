@@ -17,7 +17,7 @@ import { EXIT } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { createRegistrySource } from '../sources/registry.ts';
 import type { DigestSource } from '../sources/source.ts';
-import { TERMINATION_LOG, writeTerminationLog } from '../status/record.ts';
+import { TERMINATION_LOG, writeTerminationLog } from '../report/record.ts';
 
 export interface RunDeps {
   logger: Logger;
@@ -49,7 +49,7 @@ function terminationSignal(logger: Logger): { signal: AbortSignal; dispose(): vo
   };
 }
 
-/** Leaves the run's summary where `status` reads it (lib/status/record.ts); never fails the run. */
+/** Leaves the run's summary where `status` reads it (lib/report/record.ts); never fails the run. */
 function recordRun(report: RunReport, env: NodeJS.ProcessEnv, logger: Logger): void {
   const path =
     env.AUTO_UPDATER_TERMINATION_LOG ?? (env.KUBERNETES_SERVICE_HOST ? TERMINATION_LOG : undefined);

@@ -4,7 +4,11 @@
 import { parseImageID } from '../image/image-id.ts';
 import { type ImageReference, parseImageReference } from '../image/reference.ts';
 import { ANNOTATIONS, MIRROR_POD_ANNOTATION } from '../model/annotations.ts';
+import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
 import type { ContainerPlan, Plan, PodPlan, Reason, Verdict, WorkloadRef } from '../model/plan.ts';
+
+// Moved to lib/model/candidate.ts (digest sources need them without importing the planner); re-exported for callers.
+export { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
 
 /** The parts of a V1Pod the planner reads (client-node's V1Pod satisfies it). */
 export interface ObservedPod {
@@ -46,22 +50,6 @@ export interface ObservedContainerStatus {
   imageID?: string;
 }
 
-/** What a tag points to now, as learned from the registry (or Docker). */
-export type TagState =
-  | {
-      ok: true;
-      digest: string;
-      /** Child manifest digests when the tag is a multi-arch index (may be empty when not fetched). */
-      children: string[];
-      /** Docker mode: image IDs (config digests) the tag maps to now, compared with `docker://sha256:…` imageIDs. */
-      configIds?: string[];
-    }
-  | {
-      ok: false;
-      reason: Extract<Reason, 'registry-unreachable' | 'unauthorized' | 'not-found' | 'rate-limited'>;
-      message: string;
-    };
-
 export interface PlanContext {
   /** Only pods (or their workloads) annotated enabled=true are considered. */
   optIn: boolean;
@@ -81,16 +69,6 @@ export interface PlanContext {
 
 /** Controller kinds whose pods come back when evicted. */
 const RECREATING_KINDS = new Set(['ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController']);
-
-/** A container that needs the registry's answer before it can be judged. */
-export interface Candidate {
-  podUid: string;
-  container: string;
-  init: boolean;
-  ref: ImageReference;
-  /** What the container runs: a manifest digest, or (docker mode) an image config ID. */
-  running: { digest: string; configId?: undefined } | { digest?: undefined; configId: string };
-}
 
 const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set([
   'registry-unreachable',
@@ -304,11 +282,6 @@ export function candidates(pods: readonly ObservedPod[], ctx: PlanContext): Cand
     }
   }
   return out;
-}
-
-/** Key under which a candidate's TagState is looked up. */
-export function candidateKey(podUid: string, container: string, init: boolean): string {
-  return `${podUid}/${init ? 'init:' : ''}${container}`;
 }
 
 function judge(

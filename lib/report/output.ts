@@ -2,7 +2,7 @@
 
 import { shortDigest } from '../image/digest.ts';
 import type { ContainerPlan, Plan, PodPlan, RestartOutcome, RestartResult } from '../model/plan.ts';
-import type { RunCounts } from '../status/record.ts';
+import type { RunCounts } from './record.ts';
 
 /** The run's counts, as in the JSON document and the run record `status` reads. */
 export type RunSummary = RunCounts;

@@ -4,7 +4,7 @@
 
 import type { ImageInspectInfo } from 'dockerode';
 import { type ImageReference, repoKey, tryParseImageReference } from '../image/reference.ts';
-import type { TagState } from '../plan/planner.ts';
+import type { TagState } from '../model/candidate.ts';
 
 /**
  * The digests RepoDigests lists for this repository, matched by parsed registry + repository (so `nginx@…` counts

@@ -16,7 +16,7 @@ import Dockerode from 'dockerode';
 import type { RunConfig } from '../config/config.ts';
 import { effectiveTag, type ImageReference, repoKey } from '../image/reference.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
-import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
+import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';
 import type { Logger } from '../shared/log.ts';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RunConfig } from '../config/config.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
-import { type Candidate, candidateKey, type TagState } from '../plan/planner.ts';
+import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';

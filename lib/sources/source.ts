@@ -2,7 +2,7 @@
 // Registry mode asks registries (HEAD); docker mode re-pulls through a Docker Engine. Planning and applying are shared.
 
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Candidate, TagState } from '../plan/planner.ts';
+import type { Candidate, TagState } from '../model/candidate.ts';
 import type { Logger } from '../shared/log.ts';
 
 export interface DigestSource {

@@ -12,7 +12,7 @@ import { mergeOptions, toRunConfig } from '../../lib/config/config.ts';
 import { runUpdater } from '../../lib/jobs/restart-stale.ts';
 import { ConfigError, EXIT } from '../../lib/shared/errors.ts';
 import { createLogger } from '../../lib/shared/log.ts';
-import { parseRunRecord, type RunRecord } from '../../lib/status/record.ts';
+import { parseRunRecord, type RunRecord } from '../../lib/report/record.ts';
 import { deployment } from '../harness/kube-sim/fixtures.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject, Store } from '../harness/kube-sim/store.ts';

@@ -9,7 +9,7 @@ import {
   parseRunRecord,
   type RunRecord,
   writeTerminationLog,
-} from '../../lib/status/record.ts';
+} from '../../lib/report/record.ts';
 
 const RECORD: RunRecord = {
   v: 1,
