@@ -5,50 +5,14 @@ import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { ConfigError } from '../shared/errors.ts';
 import { parseDuration } from './duration.ts';
-import { type Command, envName, OPTIONS, type OptionSpec } from './options.ts';
+import { type Command, envName, OPTIONS, type OptionSpec, type SettingsOf } from './options.ts';
 import { labelSelectorProblem } from './selector.ts';
 
-export interface RunConfig {
-  namespace: string[];
-  allNamespaces: boolean;
-  namespaceRegex?: string;
-  selector?: string;
-  optIn: boolean;
-  mode: 'registry' | 'docker';
-  dryRun: boolean;
-  maxRestarts: number;
-  parallelWorkloads: number;
-  podTimeout: number;
-  evictionTimeout: number;
-  events: boolean;
-  registryConcurrency: number;
-  registryTimeout: number;
-  insecureRegistry: string[];
-  registryCa?: string;
-  dockerConfig?: string;
-  dockerHost: string;
-  dockerTlsVerify: boolean;
-  dockerCertPath?: string;
-  platform?: string;
-  kubeconfig?: string;
-  context?: string;
-  output: 'text' | 'json';
-  logLevel: string;
-  logFormat: 'auto' | 'json' | 'pretty';
-}
+/** The validated settings of `run`, derived from the option table (lib/config/options.ts). */
+export type RunConfig = SettingsOf<'run'>;
 
-export interface StatusConfig {
-  namespace: string[];
-  kubeconfig?: string;
-  context?: string;
-  cronjob: string;
-  next: number;
-  schedule?: string;
-  timeZone?: string;
-  output: 'text' | 'json';
-  logLevel: string;
-  logFormat: 'auto' | 'json' | 'pretty';
-}
+/** The validated settings of `status`, derived from the option table. */
+export type StatusConfig = SettingsOf<'status'>;
 
 type Value = string | number | boolean | string[];
 
@@ -115,12 +79,12 @@ const fromEnvironment = new WeakMap<object, Set<string>>();
  * Merges command-line values (already collected by commander, raw strings) with environment twins and defaults.
  * `cli` holds only options the user actually gave on the command line.
  */
-export function mergeOptions(
-  command: Command,
+export function mergeOptions<C extends Command>(
+  command: C,
   cli: Readonly<Record<string, string | boolean | string[] | undefined>>,
   env: NodeJS.ProcessEnv,
-): Record<string, Value | undefined> {
-  const out: Record<string, Value | undefined> = {};
+): SettingsOf<C> {
+  const out: Record<string, Value> = {};
   const envKeys = new Set<string>();
   for (const spec of OPTIONS) {
     if (!spec.commands.includes(command)) continue;
@@ -130,10 +94,12 @@ export function mergeOptions(
     else if (fromEnv !== undefined && fromEnv !== '') {
       out[spec.key] = parseOptionValue(spec, fromEnv, true);
       envKeys.add(spec.key);
-    } else out[spec.key] = spec.default === undefined ? undefined : (structuredClone(spec.default) as Value);
+    } else if (spec.default !== undefined) out[spec.key] = structuredClone(spec.default) as Value;
   }
   fromEnvironment.set(out, envKeys);
-  return out;
+  // The loop above visits exactly the table entries SettingsOf<C> is derived from, and parseOptionValue returns each
+  // entry's value type (test/config/config.test.ts checks keys and types for every command).
+  return out as SettingsOf<C>;
 }
 
 /** How to name an option in an error about a merged value: its flag, or the environment variable it came from. */
@@ -181,9 +147,8 @@ function certificates(file: string, where: string): void {
 }
 
 /** Validates a run config (cross-option rules and files); throws ConfigError. */
-export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
-  const c = v as unknown as RunConfig;
-  const name = namer(v);
+export function toRunConfig(c: RunConfig): RunConfig {
+  const name = namer(c);
   const scopes = [
     c.namespace.length > 0 && name('namespace'),
     c.allNamespaces && name('allNamespaces'),
@@ -247,6 +212,6 @@ export function toRunConfig(v: Record<string, Value | undefined>): RunConfig {
 }
 
 /** Validates a status config; throws ConfigError. */
-export function toStatusConfig(v: Record<string, Value | undefined>): StatusConfig {
-  return v as unknown as StatusConfig;
+export function toStatusConfig(c: StatusConfig): StatusConfig {
+  return c;
 }

@@ -22,6 +22,11 @@ export interface OptionSpec {
   commands: readonly Command[];
   /** Whether the chart exposes it under `config:` (some options only make sense on a workstation). */
   chart: boolean;
+  /**
+   * Whether a `serve` request may set it for one run. Absent means no (fail closed): trust and endpoints (CA files,
+   * insecure registries, the Docker host and config, the kubeconfig) are the server's, never a caller's.
+   */
+  request?: true;
 }
 
 export type Command = 'run' | 'status';
@@ -31,10 +36,12 @@ export function envName(flag: string): string {
   return `AUTO_UPDATER_${flag.replace(/-/g, '_').toUpperCase()}`;
 }
 
-const RUN: readonly Command[] = ['run'];
-const BOTH: readonly Command[] = ['run', 'status'];
+const RUN = ['run'] as const satisfies readonly Command[];
+const BOTH = ['run', 'status'] as const satisfies readonly Command[];
 
-export const OPTIONS: readonly OptionSpec[] = [
+// `as const` keeps every entry's literal key, type, choices, default and commands, so the settings types below are
+// derived from this table: renaming or retyping an option changes RunConfig/StatusConfig and breaks the build.
+const TABLE = [
   // Selection
   {
     key: 'namespace',
@@ -47,6 +54,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       "Namespace to check; repeat or comma-separate for several. Default: the namespace the job runs in, or the kubeconfig context's.",
     commands: BOTH,
     chart: true,
+    request: true,
   },
   {
     key: 'allNamespaces',
@@ -77,6 +85,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Label selector for the pods to check, e.g. "app in (web,api),tier!=db".',
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'optIn',
@@ -87,6 +96,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       'Only consider pods whose pod or workload is annotated k8s-auto-updater.io/enabled=true. The annotation set to "false" always opts out.',
     commands: RUN,
     chart: true,
+    request: true,
   },
   // Behaviour
   {
@@ -108,6 +118,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Print the plan and change nothing.',
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'maxRestarts',
@@ -119,6 +130,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Evict at most this many pods in one run; 0 means no cap.',
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'parallelWorkloads',
@@ -131,6 +143,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Workloads restarted at the same time (always one pod at a time within a workload).',
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'podTimeout',
@@ -143,6 +156,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       "How long to wait for an evicted pod's replacement to be Ready on the new digest (e.g. 5m, 90s).",
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'evictionTimeout',
@@ -154,6 +168,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How long to keep retrying an eviction a PodDisruptionBudget refuses before reporting it.',
     commands: RUN,
     chart: true,
+    request: true,
   },
   {
     key: 'events',
@@ -163,6 +178,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Record a Kubernetes Event on the workload for each restart (--no-events to disable).',
     commands: RUN,
     chart: true,
+    request: true,
   },
   // Registry
   {
@@ -286,6 +302,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Name of the CronJob whose schedule and last result `status` reports.',
     commands: ['status'],
     chart: false,
+    request: true,
   },
   {
     key: 'next',
@@ -298,6 +315,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How many upcoming run times `status` prints.',
     commands: ['status'],
     chart: false,
+    request: true,
   },
   {
     key: 'schedule',
@@ -307,6 +325,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Validate this cron expression offline and print its next run times (no cluster access).',
     commands: ['status'],
     chart: false,
+    request: true,
   },
   {
     key: 'timeZone',
@@ -316,6 +335,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'IANA time zone for --schedule, e.g. Europe/Berlin. Default: UTC.',
     commands: ['status'],
     chart: false,
+    request: true,
   },
   // Output
   {
@@ -349,4 +369,52 @@ export const OPTIONS: readonly OptionSpec[] = [
     commands: BOTH,
     chart: true,
   },
-];
+] as const satisfies readonly OptionSpec[];
+
+/** The option table, for code that iterates it (CLI, docs, chart drift test). */
+export const OPTIONS: readonly OptionSpec[] = TABLE;
+
+/** One entry of the table with its literal types. */
+export type OptionEntry = (typeof TABLE)[number];
+
+/** The parsed value type of an option: what its `type` (and `choices`) parse to. */
+export type OptionValue<S extends OptionSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['type'] extends 'integer' | 'duration'
+    ? number
+    : S['type'] extends 'string[]'
+      ? string[]
+      : S extends { type: 'enum'; choices: readonly (infer C extends string)[] }
+        ? C
+        : string;
+
+/** The entries a command takes. */
+export type OptionsOf<C extends Command> = OptionEntry extends infer S
+  ? S extends { commands: readonly (infer K)[] }
+    ? C extends K
+      ? S
+      : never
+    : never
+  : never;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/**
+ * The validated settings of a command, derived from the table: one property per option the command takes, named by
+ * its key, typed by its type; required when the option has a default, optional (unset) when it has none.
+ */
+export type SettingsOf<C extends Command> = Simplify<
+  {
+    [S in OptionsOf<C> as S extends { default: unknown } ? S['key'] : never]: OptionValue<S>;
+  } & {
+    [S in OptionsOf<C> as S extends { default: unknown } ? never : S['key']]?: OptionValue<S>;
+  }
+>;
+
+/** Keys of the options a `serve` request may set (marked `request: true`). */
+export type RequestKey = Extract<OptionEntry, { request: true }>['key'];
+
+/** The options a `serve` request may set for one run; everything else is fixed by the server's own configuration. */
+export const REQUEST_OPTIONS: readonly OptionSpec[] = TABLE.filter(
+  (o) => 'request' in o && o.request === true,
+);

@@ -72,8 +72,8 @@ t.test(
     for (const c of cases) {
       const spec = OPTIONS.find((o) => o.key === c.key)!;
       const env = { [envName(spec.flag)]: c.env };
-      const both = config({ [c.key]: c.flag }, env) as unknown as Record<string, unknown>;
-      const envOnly = config({}, env) as unknown as Record<string, unknown>;
+      const both: Record<string, unknown> = config({ [c.key]: c.flag }, env);
+      const envOnly: Record<string, unknown> = config({}, env);
       t.same(both[c.key], c.want[0], `--${spec.flag} beats ${envName(spec.flag)}`);
       t.same(envOnly[c.key], c.want[1], `${envName(spec.flag)} beats the default`);
     }
@@ -98,7 +98,7 @@ t.test('every option has an environment twin by the one rule, and it is read', a
       enum: spec.choices?.[spec.choices.length - 1] ?? '',
     };
     const raw = sample[spec.type]!;
-    const merged = mergeOptions('run', {}, { [envName(spec.flag)]: raw });
+    const merged: Record<string, unknown> = mergeOptions('run', {}, { [envName(spec.flag)]: raw });
     t.same(merged[spec.key], parseOptionValue(spec, raw, true), `${envName(spec.flag)} sets ${spec.key}`);
   }
 });
