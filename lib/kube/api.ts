@@ -3,8 +3,12 @@
 
 import type { AppsV1Api, BatchV1Api, CoreV1Api, V1Pod, V1PodList } from '@kubernetes/client-node';
 import { KubeApiError } from '../shared/errors.ts';
+import { apiStatus } from './errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 import { createRestClient, type Query, type RestClient, type RestOptions, seg } from './rest.ts';
+
+// The Status reading moved to errors.ts (with the classification); callers keep importing it from here.
+export { type ApiStatus, apiStatus } from './errors.ts';
 
 /** Lists pods and namespaces (pods.ts). */
 export type PodLister = Pick<CoreV1Api, 'listNamespacedPod' | 'listPodForAllNamespaces' | 'listNamespace'>;
@@ -179,71 +183,6 @@ export function podWatcher(rest: RestClient): PodWatcher {
       (type, obj) => onEvent(type as PodWatchEvent, obj as V1Pod),
       onDone,
     );
-}
-
-/** What the API server said about a failed call: HTTP status, Status reason/message, and retry hints. */
-export interface ApiStatus {
-  /** HTTP status; undefined for network failures (no answer). */
-  code: number | undefined;
-  /** Status.reason, e.g. "TooManyRequests", "NotFound". */
-  reason: string | undefined;
-  /** Status.message, or the error's own message when the server sent none. */
-  message: string;
-  /** Status.details.causes[].message, e.g. the PodDisruptionBudget that blocks an eviction. */
-  causes: string[];
-  /** Seconds from the `Retry-After` header or Status.details.retryAfterSeconds, when given. */
-  retryAfterSeconds: number | undefined;
-}
-
-interface StatusBody {
-  message?: string;
-  reason?: string;
-  details?: { causes?: { message?: string }[]; retryAfterSeconds?: number };
-}
-
-/** Reads an ApiException (duck-typed: `.code`, `.body`, `.headers`) or any other error into an ApiStatus. Never throws. */
-export function apiStatus(err: unknown): ApiStatus {
-  const e = err as {
-    code?: unknown;
-    body?: unknown;
-    headers?: Record<string, string>;
-    message?: unknown;
-  } | null;
-  const code = typeof e?.code === 'number' ? e.code : undefined;
-  let body: StatusBody | undefined;
-  if (code !== undefined) {
-    if (typeof e?.body === 'string') {
-      try {
-        const parsed: unknown = JSON.parse(e.body);
-        if (parsed && typeof parsed === 'object') body = parsed as StatusBody;
-      } catch {
-        // Not JSON (a proxy's HTML page, say): fall back to the status code alone.
-      }
-    } else if (e?.body && typeof e.body === 'object') {
-      body = e.body as StatusBody;
-    }
-  }
-  const headerRetry = headerValue(e?.headers, 'retry-after');
-  let retryAfterSeconds: number | undefined;
-  if (headerRetry !== undefined && /^\d+$/.test(headerRetry.trim()))
-    retryAfterSeconds = Number(headerRetry.trim());
-  else if (typeof body?.details?.retryAfterSeconds === 'number' && body.details.retryAfterSeconds > 0) {
-    retryAfterSeconds = body.details.retryAfterSeconds;
-  }
-  const causes = (body?.details?.causes ?? [])
-    .map((c) => c.message)
-    .filter((m): m is string => typeof m === 'string' && m.length > 0);
-  let message: string;
-  if (body?.message) message = body.message;
-  else if (code !== undefined) message = `HTTP ${code}`;
-  else message = err instanceof Error ? err.message : String(err);
-  return { code, reason: body?.reason, message, causes, retryAfterSeconds };
-}
-
-function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {
-  if (!headers || typeof headers !== 'object') return undefined;
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return String(v);
-  return undefined;
 }
 
 /** Wraps a failed API call as KubeApiError naming what was attempted (e.g. "get secret ns/name"); keeps the cause. */

@@ -5,6 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { RestarterDeps } from '../../lib/apply/restarter.ts';
 import type { Evicter, PodWatchEvent } from '../../lib/kube/api.ts';
 import type { EventInput } from '../../lib/kube/events.ts';
+import { ApiHttpError } from '../../lib/kube/rest.ts';
 import type { PodPlan, WorkloadRef } from '../../lib/model/plan.ts';
 import { silentLogger } from '../../lib/shared/log.ts';
 import { digest, fakeClock, pod } from '../kube/fakes.ts';
@@ -158,8 +159,7 @@ export class FakeCluster {
       this.onEvict?.(req.name);
       const target = [...this.pods.values()].find((p) => p.metadata?.name === req.name);
       this.evictions.push({ name: req.name, uid: req.body.deleteOptions?.preconditions?.uid });
-      if (!target)
-        throw Object.assign(new Error('not found'), { code: 404, body: '{"message":"not found"}' });
+      if (!target) throw new ApiHttpError(404, '{"message":"not found"}', {}, `POST eviction ${req.name}`);
       const owner = target.metadata?.ownerReferences?.[0];
       const w = owner ? this.workloads.get(owner.uid) : undefined;
       if (w) {

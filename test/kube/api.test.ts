@@ -1,6 +1,6 @@
-import { ApiException } from '@kubernetes/client-node';
 import t from 'tap';
 import { apiStatus, toKubeApiError } from '../../lib/kube/api.ts';
+import { ApiHttpError } from '../../lib/kube/rest.ts';
 import { apiError } from './fakes.ts';
 
 t.test('when the server sends a Status body then its message, reason and causes are read', async (t) => {
@@ -16,6 +16,7 @@ t.test('when the server sends a Status body then its message, reason and causes 
     reason: 'TooManyRequests',
     message: 'Cannot evict pod',
     causes: ['budget web needs 3'],
+    causeReasons: ['DisruptionBudget'],
     retryAfterSeconds: 10,
   });
 });
@@ -26,7 +27,7 @@ t.test('when the Retry-After header is present then it wins over the Status hint
 });
 
 t.test('when the body is not JSON then the HTTP status stands in for the message', async (t) => {
-  const s = apiStatus(new ApiException(502, 'Unknown API Status Code!', '<html>bad gateway</html>', {}));
+  const s = apiStatus(new ApiHttpError(502, '<html>bad gateway</html>', {}, 'GET /api/v1/pods'));
   t.match(s, { code: 502, message: 'HTTP 502', causes: [] });
 });
 

@@ -1,10 +1,14 @@
-// Test helpers for the Kubernetes-access and restarter tests: API errors shaped like client-node's, a fake clock,
-// and pod builders.
+// Test helpers for the Kubernetes-access and restarter tests: API errors of the class the production transport
+// throws (ApiHttpError, lib/kube/rest.ts), a fake clock, and pod builders.
 
-import { ApiException, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../lib/apply/clock.ts';
+import { ApiHttpError } from '../../lib/kube/rest.ts';
 
-/** An ApiException as client-node 2.x throws it: raw JSON Status body as a string, lower-case headers. */
+/**
+ * An ApiHttpError as lib/kube/rest.ts throws it: the raw JSON Status body as a string, lower-case header names.
+ * `causes` get the reason DisruptionBudget, as the eviction subresource gives them.
+ */
 export function apiError(
   code: number,
   message: string,
@@ -14,7 +18,7 @@ export function apiError(
     headers?: Record<string, string>;
     retryAfterSeconds?: number;
   } = {},
-): ApiException<string> {
+): ApiHttpError {
   const status = {
     kind: 'Status',
     apiVersion: 'v1',
@@ -29,7 +33,24 @@ export function apiError(
       ...(extra.retryAfterSeconds ? { retryAfterSeconds: extra.retryAfterSeconds } : {}),
     },
   };
-  return new ApiException(code, 'Unknown API Status Code!', JSON.stringify(status), extra.headers ?? {});
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(extra.headers ?? {})) headers[k.toLowerCase()] = v;
+  return new ApiHttpError(code, JSON.stringify(status), headers, 'POST /api/v1/fake');
+}
+
+/** A 429 as API priority and fairness sends it: plain text, a Retry-After header, no Status, no cause. */
+export function apfRejection(retryAfterSeconds = 1): ApiHttpError {
+  return new ApiHttpError(
+    429,
+    'Too many requests, please try again later.\n',
+    { 'retry-after': String(retryAfterSeconds), 'content-type': 'text/plain; charset=utf-8' },
+    'POST /api/v1/fake',
+  );
+}
+
+/** A network failure as rest.ts reports it: an Error with a string errno. */
+export function networkFailure(code = 'ECONNRESET'): Error {
+  return Object.assign(new Error(`socket hang up (${code})`), { code });
 }
 
 /** A clock whose sleeps advance time at once (after yielding to other tasks), recording each requested wait. */
