@@ -13,11 +13,11 @@ import { resolveWorkloads } from '../kube/workloads.ts';
 import type { RestartResult } from '../model/plan.ts';
 import { buildPlan, candidates, type PlanContext } from '../plan/planner.ts';
 import { type RunReport, summarize, toText, writeJSONDocument } from '../report/output.ts';
+import { TERMINATION_LOG, writeTerminationLog } from '../report/record.ts';
 import { EXIT } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { createRegistrySource } from '../sources/registry.ts';
 import type { DigestSource } from '../sources/source.ts';
-import { TERMINATION_LOG, writeTerminationLog } from '../report/record.ts';
 
 export interface RunDeps {
   logger: Logger;

@@ -3,8 +3,8 @@
 
 import type { BatchV1Api, CoreV1Api, V1Job, V1Pod } from '@kubernetes/client-node';
 import { hasStatus, toKubeApiError } from '../kube/api.ts';
-import { EXIT, UpdaterError } from '../shared/errors.ts';
 import { parseRunRecord, type RunRecord } from '../report/record.ts';
+import { EXIT, UpdaterError } from '../shared/errors.ts';
 
 /** The reads `status` makes; narrow so tests can pass plain objects. */
 export type CronJobApi = Pick<BatchV1Api, 'readNamespacedCronJob' | 'listNamespacedJob'>;

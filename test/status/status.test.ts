@@ -4,10 +4,10 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import type { StatusConfig } from '../../lib/config/config.ts';
+import { encodeRunRecord, type RunRecord } from '../../lib/report/record.ts';
 import { EXIT } from '../../lib/shared/errors.ts';
 import { createLogger } from '../../lib/shared/log.ts';
 import { CronJobNotFoundError } from '../../lib/status/cronjob.ts';
-import { encodeRunRecord, type RunRecord } from '../../lib/report/record.ts';
 import { runStatus } from '../../lib/status/status.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
