@@ -8,6 +8,25 @@ export const ANNOTATIONS = {
    * updater runs with --opt-in), "false" opts out and always wins, whatever the mode.
    */
   enabled: `${ANNOTATION_PREFIX}enabled`,
+  /**
+   * On a workload: the version policy of its containers (`digest`, the default; `patch`, `minor`, `major`,
+   * `semver:<range>`, `regexp:<pattern>`, `never`). This and the next four also take a per-container form,
+   * `<key>.<container>`, which wins over the workload-wide one. See docs/policies.md.
+   */
+  policy: `${ANNOTATION_PREFIX}policy`,
+  /** What a policy may do: `auto` (apply), `notify` (report only) or `frontier:<N>`. */
+  apply: `${ANNOTATION_PREFIX}apply`,
+  /** How a `regexp:` policy orders its `version` group: `numeric` (default), `semver` or `alphabetical`. */
+  order: `${ANNOTATION_PREFIX}order`,
+  /** "true" lets a policy choose prereleases. */
+  prerelease: `${ANNOTATION_PREFIX}prerelease`,
+  /** A candidate image must be at least this old (`48h`). */
+  minAge: `${ANNOTATION_PREFIX}min-age`,
+  /**
+   * Written by the updater: `<key>.<container>` holds the tag a policy run last set, so that a human rollback below it
+   * is recognised and respected.
+   */
+  lastApplied: `${ANNOTATION_PREFIX}last-applied`,
 } as const;
 
 /** Kubernetes' own annotation marking a mirror (static) pod. */

@@ -1,10 +1,11 @@
 // The import direction of lib/, checked on every file's import specifiers (static, re-exports and dynamic import()):
 //
-//   cli, serve  →  jobs, status (use cases)  →  plan, apply, sources, report  →  kube, registry  →  image  →  model, shared
+//   cli, serve  →  jobs, status (use cases)  →  plan, policy, apply, sources, report  →  kube, registry  →  image  →  model, shared
 //
 // A folder imports only folders of lower layers (and itself); config (the option table and its parsing) is for the
 // adapters and use cases, and for digest sources as types only. The planner does no I/O: no fs/net/http/https/tls/
-// child_process, no package that does I/O. A failure names the file and the import.
+// child_process, no package that does I/O; the version policies (lib/policy) likewise, with semver as their one package.
+// A failure names the file and the import.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -22,6 +23,7 @@ const LAYERS: Record<string, number> = {
   jobs: 5,
   status: 5,
   plan: 4,
+  policy: 4,
   apply: 4,
   sources: 4,
   report: 4,
@@ -46,7 +48,10 @@ const TYPE_ONLY_EXCEPTIONS: readonly { from: string; to: string; why: string }[]
   { from: 'model', to: 'image', why: 'a Candidate (lib/model/candidate.ts) carries a parsed ImageReference' },
 ];
 
-/** Folders that do I/O: the planner imports none of them, not even below its layer (not even types). */
+/** Folders that decide without I/O (the planner, the version policies), with the pure packages each may use. */
+const PURE: Record<string, readonly string[]> = { plan: [], policy: ['semver'] };
+
+/** Folders that do I/O: the pure folders import none of them, not even below their layer (not even types). */
 const PLAN_NEVER = new Set(['kube', 'registry', 'sources', 'apply']);
 
 /** Node built-ins that do I/O: the planner must not import them. */
@@ -128,13 +133,17 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
     for (const imp of importsOf(file, text)) {
       const where = `lib/${file}:${imp.line} imports '${imp.specifier}'`;
       const bare = imp.specifier.replace(/^node:/, '');
-      if (from === 'plan' && !imp.typeOnly) {
+      const pure = PURE[from];
+      if (pure && !imp.typeOnly) {
         if (IO_BUILTINS.has(bare)) {
-          out.push(`${where}: the planner does no I/O`);
+          out.push(`${where}: the ${from === 'plan' ? 'planner' : `lib/${from} folder`} does no I/O`);
           continue;
         }
-        if (!imp.specifier.startsWith('.') && !imp.specifier.startsWith('node:')) {
-          out.push(`${where}: the planner imports no package (only types)`);
+        const isPackage = !imp.specifier.startsWith('.') && !imp.specifier.startsWith('node:');
+        if (isPackage && !pure.includes(imp.specifier)) {
+          out.push(
+            `${where}: the ${from === 'plan' ? 'planner' : `lib/${from} folder`} imports no package (only types)`,
+          );
           continue;
         }
       }
@@ -148,8 +157,10 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
       }
       const to = folderOf(target);
       if (to === from) continue;
-      if (from === 'plan' && to !== undefined && PLAN_NEVER.has(to)) {
-        out.push(`${where}: the planner does no I/O; take plain data from lib/model instead`);
+      if (pure && to !== undefined && PLAN_NEVER.has(to)) {
+        out.push(
+          `${where}: the ${from === 'plan' ? 'planner' : `lib/${from} folder`} does no I/O; take plain data from lib/model instead`,
+        );
         continue;
       }
       if (to === undefined) {
