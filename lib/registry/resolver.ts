@@ -2,6 +2,7 @@
 // bounded concurrency per registry, and a per-registry circuit that stops querying a registry after a hard fault.
 
 import { effectiveTag, type ImageReference } from '../image/reference.ts';
+import { Limiter } from '../shared/concurrency.ts';
 import type { Logger, RegistryClient } from './client.ts';
 import type { Credential } from './credentials.ts';
 import {
@@ -51,13 +52,13 @@ export class DigestResolver {
   readonly #log: Logger;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #results = new Map<string, Promise<Resolution>>();
-  readonly #limiters = new Map<string, Semaphore>();
+  readonly #limiters = new Map<string, Limiter>();
   readonly #faults = new Map<string, ResolutionFailure>();
   readonly #pausedUntil = new Map<string, number>();
 
   constructor(client: Client, opts: DigestResolverOptions = {}) {
     this.#client = client;
-    this.#limit = Math.max(1, opts.concurrencyPerRegistry ?? 8);
+    this.#limit = Math.max(1, Math.floor(opts.concurrencyPerRegistry ?? 8));
     this.#maxRetryAfter = opts.maxRetryAfterSeconds ?? 5;
     this.#log = opts.logger ?? silent;
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -161,33 +162,12 @@ export class DigestResolver {
     });
   }
 
-  #limiter(registry: string): Semaphore {
+  #limiter(registry: string): Limiter {
     let s = this.#limiters.get(registry);
     if (s === undefined) {
-      s = new Semaphore(this.#limit);
+      s = new Limiter(this.#limit);
       this.#limiters.set(registry, s);
     }
     return s;
-  }
-}
-
-/** A counting semaphore: acquire() resolves to a release function. */
-class Semaphore {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-  constructor(n: number) {
-    this.#free = n;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    };
   }
 }

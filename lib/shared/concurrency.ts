@@ -1,27 +1,87 @@
-// Bounded-concurrency map: run an async function over items with at most `limit` in flight, results in input order.
+// Bounded concurrency, one primitive for the whole code base: a Limiter (a counting semaphore: at most `limit` tasks
+// hold a slot, waiters are served first come first served) and mapLimit (a map over a list on top of it).
 
-/** Maps items through fn with at most `limit` calls in flight; after a failure starts no new call, and rejects with it. */
+/** Throws a RangeError naming `what` unless `limit` is a whole number of at least 1. */
+function checkLimit(limit: number, what: string): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`${what}: the concurrency limit must be a whole number of at least 1, got ${limit}`);
+  }
+}
+
+/** At most `limit` tasks in flight; tasks beyond that wait in arrival order. */
+export class Limiter {
+  readonly limit: number;
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(limit: number) {
+    checkLimit(limit, 'Limiter');
+    this.limit = limit;
+    this.#free = limit;
+  }
+
+  /** Tasks holding a slot now. */
+  get active(): number {
+    return this.limit - this.#free;
+  }
+
+  /** Tasks waiting for a slot now. */
+  get pending(): number {
+    return this.#waiting.length;
+  }
+
+  /** Waits for a slot; resolves to its release function (calling it more than once releases once). */
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    // The slot is handed over by release() directly, so #free stays as it is for a woken waiter.
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+
+  /** Runs fn in a slot and releases the slot however fn ends; resolves or rejects as fn does. */
+  async run<R>(fn: () => Promise<R>): Promise<R> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/**
+ * Maps items through fn with at most `limit` calls in flight, results in input order. After a failure no new call
+ * starts; the calls already running are awaited, then the first failure rejects. A limit that is not a whole number
+ * of at least 1 throws a RangeError (a NaN limit used to run nothing and resolve as if all were done).
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
+  checkLimit(limit, 'mapLimit');
+  const limiter = new Limiter(limit);
   const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i] as T, i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
-  const settled = await Promise.allSettled(workers);
-  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  let failure: { err: unknown } | undefined;
+  await Promise.all(
+    items.map((item, i) =>
+      limiter.run(async () => {
+        if (failure) return;
+        try {
+          results[i] = await fn(item, i);
+        } catch (err) {
+          failure ??= { err };
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.err;
   return results;
 }
