@@ -413,6 +413,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.agent !== false) {
       t0 = Date.now();
       agent = await startNodeAgent({
+        kubeletVersion: release,
         ...(opts.agent ?? {}),
         server: url,
         caPem: tls.caPem,

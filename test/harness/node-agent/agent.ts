@@ -64,6 +64,8 @@ export interface AgentOptions {
   jobOutcome?: (job: Json, attempt: number) => 'succeed' | 'fail';
   /** Lease renewal period; default 10 s (the lease lasts 40 s). */
   heartbeatMs?: number;
+  /** The kubelet version the nodes report (the control plane's release); default the simulator's. */
+  kubeletVersion?: string;
 }
 
 export interface NodeAgent {
@@ -126,6 +128,17 @@ export async function startNodeAgent(opts: AgentOptions): Promise<NodeAgent> {
         },
       });
     });
+  const statusOf = (name: string, index: number, runtime: RuntimeFormat) => {
+    const status = nodeStatus(name, index, runtime, nowIso()) as Json;
+    if (opts.kubeletVersion) {
+      status.nodeInfo = {
+        ...status.nodeInfo,
+        kubeletVersion: opts.kubeletVersion,
+        kubeProxyVersion: opts.kubeletVersion,
+      };
+    }
+    return status;
+  };
   const runtimeOf = (pod: Json, node: string): RuntimeFormat => {
     const own = pod.metadata?.annotations?.[RUNTIME_ANNOTATION];
     if (own && (RUNTIME_FORMATS as readonly string[]).includes(own)) return own as RuntimeFormat;
@@ -135,7 +148,7 @@ export async function startNodeAgent(opts: AgentOptions): Promise<NodeAgent> {
   // ---- nodes and heartbeats ------------------------------------------------------------------------------------
   for (const [name, { spec, index }] of ours) {
     const node = nodeObject(spec, index, opts.runtime ?? 'containerd');
-    const status = node.status;
+    const status = statusOf(name, index, spec.runtime ?? opts.runtime ?? 'containerd');
     const r = await api.request('POST', '/api/v1/nodes', { ...node, status: undefined });
     if (r.status !== 201 && r.status !== 409)
       throw new Error(`registering node ${name}: ${r.status} ${r.text}`);
@@ -157,7 +170,7 @@ export async function startNodeAgent(opts: AgentOptions): Promise<NodeAgent> {
         } else {
           await api.must('PATCH', path, { spec: lease.spec }, 'application/merge-patch+json');
         }
-        const status = nodeStatus(name, index, spec.runtime ?? opts.runtime ?? 'containerd', nowIso());
+        const status = statusOf(name, index, spec.runtime ?? opts.runtime ?? 'containerd');
         await api.must(
           'PATCH',
           `/api/v1/nodes/${enc(name)}/status`,

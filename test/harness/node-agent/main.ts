@@ -14,12 +14,14 @@ if (!dir) {
 const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
   url: string;
   adminToken: string;
+  release: string;
 };
 const agent = await startNodeAgent({
   server: state.url,
   caPem: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
   token: state.adminToken,
   registries: {},
+  kubeletVersion: state.release,
 });
 process.stdout.write(`node agent serving ${agent.nodeNames().join(', ')}\n`);
 const stop = async () => {
