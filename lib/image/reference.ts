@@ -10,7 +10,7 @@ export const DOCKER_HUB = 'docker.io';
 const LEGACY_HUB = 'index.docker.io';
 const HUB_API_HOST = 'registry-1.docker.io';
 const OFFICIAL_PREFIX = 'library/';
-/** distribution's NameTotalLengthMax, checked on the normalised `registry/repository`. */
+/** distribution's NameTotalLengthMax, checked on the repository path (`library/nginx`), not on the registry host. */
 export const NAME_MAX_LENGTH = 255;
 /** Tags are `[\w][\w.-]{0,127}`. */
 export const TAG_MAX_LENGTH = 128;
@@ -100,10 +100,14 @@ export function parseImageReference(s: string): ImageReference {
     }
   }
   const repository = registry === DOCKER_HUB && !path.includes('/') ? OFFICIAL_PREFIX + path : path;
-  const name = `${registry}/${repository}`;
-  if (name.length > NAME_MAX_LENGTH) {
-    throw new InvalidReferenceError(s, `repository name is longer than ${NAME_MAX_LENGTH} characters`);
+  // distribution/reference >= 0.6 and the kubelet limit the path (library/ included for Hub), not registry + path.
+  if (repository.length > NAME_MAX_LENGTH) {
+    throw new InvalidReferenceError(
+      s,
+      `repository path is ${repository.length} characters, longer than ${NAME_MAX_LENGTH} (the registry host does not count)`,
+    );
   }
+  const name = `${registry}/${repository}`;
 
   const suffix = (tag === undefined ? '' : `:${tag}`) + (digest === undefined ? '' : `@${digest}`);
   const ref: ImageReference = {

@@ -275,7 +275,16 @@ const invalid: Array<[string, string, RegExp]> = [
   ['a tag starting with a dot', 'app:.x', /tag/],
   ['a tag with a plus', 'app:1+2', /tag/],
   ['an empty tag', 'app:', /tag/],
-  ['a name longer than 255 characters', `registry.example.com/${'a'.repeat(240)}`, /longer than 255/],
+  [
+    'a repository path longer than 255 characters',
+    `registry.example.com/${'a'.repeat(256)}`,
+    /longer than 255/,
+  ],
+  [
+    'a Hub name whose library/ path exceeds 255 characters',
+    'a'.repeat(248),
+    /repository path is 256 characters/,
+  ],
   ['a short digest', 'app@sha256:abc', /digest/],
   ['an upper-case hex digest', `app@sha256:${'A'.repeat(64)}`, /digest/],
   ['an unknown digest algorithm', `app@md5:${'a'.repeat(32)}`, /digest/],
@@ -306,11 +315,22 @@ for (const [name, input, message] of invalid) {
   });
 }
 
-t.test('when the name is exactly 255 characters then it is accepted', async (t) => {
-  const host = 'registry.example.com';
-  const path = 'a'.repeat(255 - host.length - 1);
-  t.equal(repoKey(parseImageReference(`${host}/${path}`)).length, 255);
-});
+t.test(
+  'when the repository path is exactly 255 characters then the registry host does not count',
+  async (t) => {
+    // distribution/reference >= 0.6 and the kubelet limit the path: registry + path may exceed 255.
+    const host = 'registry.example.com';
+    const path = `team/${'a'.repeat(250)}`;
+    const ref = parseImageReference(`${host}/${path}:1`);
+    t.equal(ref.repository.length, 255);
+    t.equal(repoKey(ref).length, 255 + host.length + 1, 'the full name is longer than 255');
+    t.equal(parseImageReference(`${'h'.repeat(60)}.example.com:5000/${path}`).repository, path);
+    t.throws(
+      () => parseImageReference(`${host}/${path}a`),
+      /repository path is 256 characters, longer than 255/,
+    );
+  },
+);
 
 t.test('when the image is on Docker Hub then the API host is registry-1.docker.io', async (t) => {
   t.equal(registryApiHost(parseImageReference('nginx').registry), 'registry-1.docker.io');
