@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { Test } from 'tap';
 import { main } from '../../lib/cli/main.ts';
+import { builtBinaries as controlPlaneBinaries } from '../harness/control-plane/binaries.ts';
 import type { ControllerOptions } from '../harness/kube-sim/controllers/index.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
@@ -20,8 +21,9 @@ export interface RunOutput {
   json: any;
 }
 
-export interface Scenario {
-  cluster: Cluster;
+/** What a scenario suite may use on either backend (the simulator or the real control plane). */
+export interface CommonScenario {
+  backend: Backend;
   registry: Registry;
   ns: string;
   /** Runs the CLI (`run`) against the cluster with -o json; extra args appended. */
@@ -46,6 +48,40 @@ export interface Scenario {
   until(predicate: (pods: KObject[]) => boolean, timeoutMs?: number): Promise<void>;
   /** The arguments every run() gets before its own: kubeconfig, namespace, -o json, registry trust. */
   baseArgs: string[];
+  /** The namespace's Events, optionally only those with this reason. */
+  events(reason?: string): KObject[];
+}
+
+/** The simulator scenario: the common interface plus direct access to the simulated cluster. */
+export interface Scenario extends CommonScenario {
+  cluster: Cluster;
+}
+
+export type Backend = 'sim' | 'real';
+
+/**
+ * The backends a backend-neutral suite runs on: the simulator, and the real control plane when its binaries are
+ * built (`node scripts/control-plane.ts build`) or required (CI_REQUIRE_INTEGRATION=1, where a missing build fails).
+ */
+export function backends(): Backend[] {
+  const real = controlPlaneBinaries() !== undefined || process.env.CI_REQUIRE_INTEGRATION === '1';
+  return real ? ['sim', 'real'] : ['sim'];
+}
+
+/** A scenario on the given backend (undefined: skipped for a missing binary). */
+export async function startAnyScenario(
+  t: Test,
+  backend: Backend,
+  opts: ScenarioOptions = {},
+): Promise<CommonScenario | undefined> {
+  if (backend === 'sim') return startScenario(t, opts);
+  if (!requireBin(t, 'docker-registry')) return undefined;
+  if (!controlPlaneBinaries()) {
+    t.fail('the control plane is not built: run `node scripts/control-plane.ts build`');
+    return undefined;
+  }
+  const { startRealScenario } = await import('./real-scenario.ts');
+  return startRealScenario(t, opts);
 }
 
 export interface ScenarioOptions {
@@ -139,6 +175,7 @@ export async function startScenario(t: Test, opts: ScenarioOptions = {}): Promis
   const terminating = (p: KObject) => !!p.metadata.deletionTimestamp;
 
   const s: Scenario = {
+    backend: 'sim',
     cluster,
     registry,
     ns,
@@ -176,6 +213,8 @@ export async function startScenario(t: Test, opts: ScenarioOptions = {}): Promis
         timeoutMs,
       ),
     pod: (name) => cluster.store.list('/pods', ns).find((p) => p.metadata.name === name),
+    events: (reason) =>
+      cluster.store.list('/events', ns).filter((e) => reason === undefined || e.reason === reason),
     digestOf(pod, container) {
       const st = (pod.status?.containerStatuses ?? []).find(
         (c: KObject) => container === undefined || c.name === container,
