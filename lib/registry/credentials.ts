@@ -124,6 +124,9 @@ function normaliseKey(raw: string): NormalisedKey | undefined {
   rest = rest.replace(/[?#].*$/, '');
   const at = rest.lastIndexOf('@', rest.indexOf('/') < 0 ? rest.length : rest.indexOf('/'));
   if (at >= 0) rest = rest.slice(at + 1); // userinfo is never part of the match
+  // An '@' left over means userinfo with an unencoded '/' (`user:pa/ss@host`): no host can be trusted from it, and
+  // keeping it would put the password into the key that messages print. The kubelet's url.Parse rejects it too.
+  if (rest.includes('@')) return undefined;
   const slash = rest.indexOf('/');
   const host = (slash < 0 ? rest : rest.slice(0, slash)).toLowerCase();
   let path = slash < 0 ? '' : rest.slice(slash);
@@ -262,12 +265,32 @@ function optionalString(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// Go's base64.StdEncoding, as the kubelet decodes `auth`: padded standard alphabet, and only CR and LF are skipped
+// (a space, a tab, the URL-safe alphabet or missing padding make the value invalid, not silently "repaired").
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-function decodeBase64(s: string): string | undefined {
-  const compact = s.replace(/\s+/g, '');
-  if (!BASE64.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) return undefined;
+/** Strict base64 (CR/LF ignored) to UTF-8; undefined when the value is not valid standard padded base64. */
+export function decodeBase64(s: string): string | undefined {
+  const compact = s.replace(/[\r\n]/g, '');
+  if (!BASE64.test(compact)) return undefined;
   return Buffer.from(compact, 'base64').toString('utf8');
+}
+
+/**
+ * A docker config key fit for a message: userinfo (`https://user:pass@host`) and query/fragment replaced, control
+ * characters dropped, at most 200 characters. Keys are written by people; a password pasted into one must not
+ * reach a log line or a warning.
+ */
+export function describeKey(rawKey: string): string {
+  let key = String(rawKey).replace(/[\u0000-\u001f\u007f]/g, '');
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(key)?.[0] ?? '';
+  let rest = key.slice(scheme.length);
+  // Up to the last '@' anywhere: a password may itself hold a '/' (unencoded), so the authority cannot be trusted.
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) rest = `${REDACTED}@${rest.slice(at + 1)}`;
+  rest = rest.replace(/[?#].*$/s, `?${REDACTED}`);
+  key = scheme + rest;
+  return JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key);
 }
 
 /**
@@ -290,7 +313,7 @@ export function parseDockerConfig(
   }
   const out: Credential[] = [];
   for (const [rawKey, entry] of Object.entries(auths)) {
-    const where = `${source} entry ${JSON.stringify(rawKey.slice(0, 200))}`;
+    const where = `${source} entry ${describeKey(rawKey)}`;
     if (!isRecord(entry)) {
       warnings.push(`${where}: not an object: ignored`);
       continue;
