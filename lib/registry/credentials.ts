@@ -282,7 +282,7 @@ export function decodeBase64(s: string): string | undefined {
  * reach a log line or a warning.
  */
 export function describeKey(rawKey: string): string {
-  let key = String(rawKey).replace(/[\u0000-\u001f\u007f]/g, '');
+  let key = String(rawKey).replace(/\p{Cc}/gu, '');
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(key)?.[0] ?? '';
   let rest = key.slice(scheme.length);
   // Up to the last '@' anywhere: a password may itself hold a '/' (unencoded), so the authority cannot be trusted.

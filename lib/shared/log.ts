@@ -45,7 +45,9 @@ function scrub(value: unknown, depth = 0): unknown {
     let out: unknown[] | undefined;
     value.forEach((v, i) => {
       const s = scrub(v, depth + 1);
-      if (s !== v) (out ??= [...value])[i] = s;
+      if (s === v) return;
+      out ??= [...value];
+      out[i] = s;
     });
     return out ?? value;
   }
@@ -54,7 +56,9 @@ function scrub(value: unknown, depth = 0): unknown {
   let out: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(value)) {
     const s = scrub(v, depth + 1);
-    if (s !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = s;
+    if (s === v) continue;
+    out ??= { ...(value as Record<string, unknown>) };
+    out[k] = s;
   }
   return out ?? value;
 }
