@@ -2,7 +2,7 @@
 // is needed) and the tag's state. Plain data shared by lib/plan and lib/sources, so neither imports the other.
 
 import type { ImageReference } from '../image/reference.ts';
-import type { Reason } from './plan.ts';
+import type { TagFailureReason } from './plan.ts';
 
 /** What a tag points to now, as learned from the registry (or Docker). */
 export type TagState =
@@ -16,7 +16,7 @@ export type TagState =
     }
   | {
       ok: false;
-      reason: Extract<Reason, 'registry-unreachable' | 'unauthorized' | 'not-found' | 'rate-limited'>;
+      reason: TagFailureReason;
       message: string;
     };
 

@@ -15,10 +15,7 @@ export type Reason =
   | 'no-image-id' // container not started yet, no imageID
   | 'pull-policy-cache' // the kubelet would reuse its cached image: a restart changes nothing
   | 'invalid-image' // spec image is not a valid reference
-  | 'registry-unreachable' // network, TLS, 5xx, malformed answer
-  | 'unauthorized' // 401/403 even with the matching credentials
-  | 'not-found' // the tag does not exist (404)
-  | 'rate-limited' // 429
+  | TagFailureReason
   // skipped: pod level
   | 'pending' // pod not Running
   | 'terminating' // deletionTimestamp set
@@ -32,6 +29,24 @@ export type Reason =
   | 'unsupported-owner' // controlled by a kind that does not recreate pods we know of
   | 'owner-unreadable' // the controller or its Deployment could not be read: its opt-out is unknown
   | 'no-stale-container'; // every container is current (pod verdict current) or skipped
+
+/**
+ * Why a tag's current digest is unknown: the container is kept. The first four concern the registry or the
+ * credentials; the last five one reference's answer, and never stop the registry from being asked for other tags.
+ */
+export const TAG_FAILURE_REASONS = [
+  'registry-unreachable', // network, TLS, 5xx, a broken token service, or the registry failed earlier in the run
+  'unauthorized', // 401/403 even with the matching credentials, or credentials asked for by another origin
+  'not-found', // the tag does not exist (404)
+  'rate-limited', // 429
+  'unsupported-manifest', // a schema1 (or schemaVersion 1) manifest: its digest never matches a pulled image
+  'invalid-manifest', // the answer is not a usable manifest: not JSON, a malformed or contradicted digest
+  'invalid-challenge', // a 401 whose challenge cannot be answered (Bearer without realm, a bad realm URL)
+  'redirect-refused', // a redirect to plain HTTP, to another scheme, or too many redirects
+  'manifest-too-large', // the manifest body exceeds the 4 MiB cap
+] as const;
+
+export type TagFailureReason = (typeof TAG_FAILURE_REASONS)[number];
 
 /** The controller that recreates an evicted pod, and the top-level workload for messages and events. */
 export interface WorkloadRef {

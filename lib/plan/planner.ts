@@ -5,7 +5,15 @@ import { parseImageID } from '../image/image-id.ts';
 import { type ImageReference, parseImageReference } from '../image/reference.ts';
 import { ANNOTATIONS, MIRROR_POD_ANNOTATION } from '../model/annotations.ts';
 import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
-import type { ContainerPlan, Plan, PodPlan, Reason, Verdict, WorkloadRef } from '../model/plan.ts';
+import {
+  type ContainerPlan,
+  type Plan,
+  type PodPlan,
+  type Reason,
+  TAG_FAILURE_REASONS,
+  type Verdict,
+  type WorkloadRef,
+} from '../model/plan.ts';
 
 // Moved to lib/model/candidate.ts (digest sources need them without importing the planner); re-exported for callers.
 export { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
@@ -70,12 +78,7 @@ export interface PlanContext {
 /** Controller kinds whose pods come back when evicted. */
 const RECREATING_KINDS = new Set(['ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController']);
 
-const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set([
-  'registry-unreachable',
-  'unauthorized',
-  'not-found',
-  'rate-limited',
-]);
+const REGISTRY_FAILURES: ReadonlySet<Reason> = new Set(TAG_FAILURE_REASONS);
 
 function podId(pod: ObservedPod): string {
   return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;

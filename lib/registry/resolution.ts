@@ -11,12 +11,28 @@ export interface ResolutionOk {
   children: string[];
 }
 
-export type FailureKind = 'unauthorized' | 'not-found' | 'rate-limited' | 'unreachable' | 'protocol';
+/**
+ * Registry-level kinds (`rate-limited`, `unreachable`, `protocol`) say the registry itself is in trouble and open its
+ * circuit for the run. The others concern one reference: `unauthorized` and `not-found` (401/403/404), and the
+ * faults of one answer: a schema1 or otherwise unsupported manifest, a body that is not a usable manifest, a
+ * challenge that cannot be answered, a redirect refused, a body over the size cap.
+ */
+export type FailureKind =
+  | 'unauthorized'
+  | 'not-found'
+  | 'unsupported-manifest'
+  | 'invalid-manifest'
+  | 'invalid-challenge'
+  | 'redirect-refused'
+  | 'manifest-too-large'
+  | 'rate-limited'
+  | 'unreachable'
+  | 'protocol';
 
 export interface ResolutionFailure {
   ok: false;
   kind: FailureKind;
-  /** True when trying again later may succeed (429, 5xx, network); false for 401/403/404 and protocol faults. */
+  /** True when trying again later may succeed (429, 5xx, network); false for 401/403/404 and answer faults. */
   retryable: boolean;
   /** The HTTP status, when the registry (or its token endpoint) answered. */
   status?: number;
@@ -53,11 +69,22 @@ function defaultRetryable(kind: FailureKind): boolean {
 }
 
 /**
- * Hard faults concern the whole registry (429, 5xx, network, TLS, malformed answers): stop querying it this run.
- * Soft ones (401/403/404) concern one reference only.
+ * Hard faults concern the whole registry (429, 5xx, network, TLS, a broken token service): stop querying it this
+ * run. Every other kind concerns one reference only, so one legacy or odd image never blinds its registry.
  */
 export function isHardFailure(r: ResolutionFailure): boolean {
   return r.kind === 'rate-limited' || r.kind === 'unreachable' || r.kind === 'protocol';
+}
+
+/** Faults of one reference's answer (not 401/403/404): worth a warning, but the registry stays open. */
+export function isReferenceFault(r: ResolutionFailure): boolean {
+  return (
+    r.kind === 'unsupported-manifest' ||
+    r.kind === 'invalid-manifest' ||
+    r.kind === 'invalid-challenge' ||
+    r.kind === 'redirect-refused' ||
+    r.kind === 'manifest-too-large'
+  );
 }
 
 /** Seconds from a Retry-After value (delta-seconds or HTTP date); undefined when absent or unreadable. */

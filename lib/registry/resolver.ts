@@ -10,6 +10,7 @@ import {
   type FailureKind,
   failure,
   isHardFailure,
+  isReferenceFault,
   type Resolution,
   type ResolutionFailure,
 } from './resolution.ts';
@@ -142,6 +143,13 @@ export class DigestResolver {
       r = await this.#client.resolve(ref, creds);
     }
     if (!r.ok) this.#noteFailure(ref.registry, r);
+    if (!r.ok && isReferenceFault(r)) {
+      // One odd image: reported for its pods, while the registry stays open for every other tag.
+      this.#log.warn(
+        { image: ref.familiar, registry: ref.registry, kind: r.kind, status: r.status },
+        `${r.message} (this reference only: the registry is still queried)`,
+      );
+    }
     return r;
   }
 

@@ -6,6 +6,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { RunConfig } from '../config/config.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
 import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
+import type { TagFailureReason } from '../model/plan.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';
@@ -29,16 +30,13 @@ export interface RegistrySourceDeps {
   userAgent: string;
 }
 
-/** Maps a registry failure onto the planner's reasons. */
+/**
+ * Maps a registry failure onto the planner's reasons: registry-level kinds (`unreachable`, `protocol`) become
+ * `registry-unreachable`; every per-reference kind keeps its own name as the reason.
+ */
 export function failureState(f: ResolutionFailure): TagState {
-  const reason =
-    f.kind === 'unauthorized'
-      ? 'unauthorized'
-      : f.kind === 'not-found'
-        ? 'not-found'
-        : f.kind === 'rate-limited'
-          ? 'rate-limited'
-          : 'registry-unreachable';
+  const reason: TagFailureReason =
+    f.kind === 'unreachable' || f.kind === 'protocol' ? 'registry-unreachable' : f.kind;
   return { ok: false, reason, message: f.message };
 }
 

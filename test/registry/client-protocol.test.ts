@@ -212,7 +212,11 @@ t.test('when the registry answers schema1 then the digest is not trusted', async
   });
   const c = client([reg.host]);
   t.teardown(() => c.close());
-  t.match(await c.resolve(parseImageReference(`${reg.host}/old:v1`), []), { ok: false, kind: 'protocol' });
+  t.match(await c.resolve(parseImageReference(`${reg.host}/old:v1`), []), {
+    ok: false,
+    kind: 'unsupported-manifest',
+    retryable: false,
+  });
 });
 
 t.test('when the GET fallback body contradicts its own digest header then it is refused', async (t) => {
@@ -226,7 +230,11 @@ t.test('when the GET fallback body contradicts its own digest header then it is 
   });
   const c = client([reg.host]);
   t.teardown(() => c.close());
-  t.match(await c.resolve(parseImageReference(`${reg.host}/x:v1`), []), { ok: false, kind: 'protocol' });
+  t.match(await c.resolve(parseImageReference(`${reg.host}/x:v1`), []), {
+    ok: false,
+    kind: 'invalid-manifest',
+    retryable: false,
+  });
   t.same(c.stats, { heads: 1, gets: 1, tokens: 0 });
 });
 

@@ -155,7 +155,7 @@ if (requireBin(t, 'docker-registry')) {
       [
         'a garbage body without a digest header',
         { stripDigestHeader: true, malformedBody: true },
-        { ok: false, kind: 'protocol', retryable: false },
+        { ok: false, kind: 'invalid-manifest', retryable: false },
       ],
       ['a 400', { status: 400 }, { ok: false, kind: 'protocol', retryable: false, status: 400 }],
       ['a 403', { status: 403 }, { ok: false, kind: 'unauthorized', retryable: false, status: 403 }],
@@ -180,7 +180,7 @@ if (requireBin(t, 'docker-registry')) {
         pushed.get('oci-index') as string,
         [],
       );
-      t.match(r, { ok: false, kind: 'protocol' });
+      t.match(r, { ok: false, kind: 'invalid-manifest' });
       t.match((r as { message: string }).message, /does not hash/);
     });
   });

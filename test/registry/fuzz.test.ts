@@ -178,7 +178,18 @@ t.test('random docker configs and secrets never throw and never leak into warnin
 
 // ---- random registry answers ----------------------------------------------------------------------------------
 
-const KINDS = new Set(['unauthorized', 'not-found', 'rate-limited', 'unreachable', 'protocol']);
+const KINDS = new Set([
+  'unauthorized',
+  'not-found',
+  'unsupported-manifest',
+  'invalid-manifest',
+  'invalid-challenge',
+  'redirect-refused',
+  'manifest-too-large',
+  'rate-limited',
+  'unreachable',
+  'protocol',
+]);
 
 function resolutionProblem(x: Resolution | ChildrenResult): string | undefined {
   if (typeof x !== 'object' || x === null) return 'not an object';

@@ -213,7 +213,6 @@ if (requireBin(t, 'docker-registry')) {
       ['a long 429', { status: 429, retryAfterSeconds: 600 }, 'rate-limited'],
       ['a reset', { reset: true }, 'unreachable'],
       ['a timeout', { latencyMs: 1500 }, 'unreachable'],
-      ['a malformed answer', { stripDigestHeader: true, malformedBody: true }, 'protocol'],
     ];
     for (const [name, fault, kind] of hard) {
       t.test(
@@ -248,6 +247,26 @@ if (requireBin(t, 'docker-registry')) {
       t.equal(counts.head, 4, 'one refused, then three answered');
       t.same(resolver.faults(), []);
     });
+
+    t.test(
+      'when one reference gets a malformed answer then only that ref fails and the registry stays open',
+      async (t) => {
+        // Only c/one's manifest is mangled (no digest header, garbage body): a fault of that answer, not the registry.
+        const { rs, resolver, counts } = await run({
+          match: /\/c\/one\/manifests\//,
+          stripDigestHeader: true,
+          malformedBody: true,
+        });
+        t.match(rs[0], { ok: false, kind: 'invalid-manifest', retryable: false });
+        t.match(rs[1], { ok: true, digest: onB.digest });
+        t.match(rs[2], { ok: true });
+        t.match(rs[3], { ok: true });
+        t.equal(counts.head, 3, 'every reference on the registry was asked: one HEAD each');
+        t.equal(counts.get, 1, 'one GET to hash the answer without a digest header');
+        t.same(resolver.faults(), [], 'no circuit opened');
+        t.equal(resolver.isFaulted(proxy.host), false);
+      },
+    );
 
     t.test('when one tag is missing then only that ref fails', async (t) => {
       proxy.clear();
