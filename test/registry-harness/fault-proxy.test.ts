@@ -111,6 +111,15 @@ if (requireBin(t, 'docker-registry')) {
       },
     );
 
+    t.test('when contentType is set then the answer carries it and the rest is forwarded', async (t) => {
+      const schema1 = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+      proxy.set({ contentType: schema1 });
+      const res = await manifest(proxy.url, 'proxied/app', 'v1', 'GET');
+      t.equal(res.status, 200);
+      t.equal(header(res, 'content-type'), schema1);
+      t.equal(header(res, 'docker-content-digest'), pushed.digest);
+    });
+
     t.test('when malformedBody is set then status and headers pass but the body is garbage', async (t) => {
       proxy.set({ malformedBody: true });
       const res = await manifest(proxy.url, 'proxied/app', 'v1', 'GET');

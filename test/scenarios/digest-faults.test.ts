@@ -1,6 +1,7 @@
 // Digest mode end to end with a failing registry next to a healthy one: a hard fault on registry A (5xx, 429,
-// reset, timeout, malformed answer) keeps A's pods and fails the run, while B's stale pods are still restarted;
-// a missing Docker-Content-Digest is recovered by GET-and-hash; a deleted tag is a soft not-found.
+// reset, timeout) keeps A's pods and fails the run, while B's stale pods are still restarted; a fault of one
+// reference's answer (schema1, garbage body) keeps only that image's pods and blinds nothing; a missing
+// Docker-Content-Digest is recovered by GET-and-hash; a deleted tag is a soft not-found.
 
 import t from 'tap';
 import { deployment, pullSecret } from '../harness/kube-sim/fixtures.ts';
@@ -44,11 +45,6 @@ const FAULTS: Array<{ name: string; fault: Fault; reason: string; args?: string[
     fault: { match: /\/manifests\//, latencyMs: 1500 },
     reason: 'registry-unreachable',
     args: ['--registry-timeout', '300ms'],
-  },
-  {
-    name: 'malformed body (no digest header, garbage manifest)',
-    fault: { match: /\/manifests\//, stripDigestHeader: true, malformedBody: true },
-    reason: 'registry-unreachable',
   },
 ];
 
@@ -130,7 +126,8 @@ t.test('a registry failing hard keeps its pods while another registry is served'
         t.equal(p.containers[0].currentDigest, a2.digest, 'the hash of the raw body is the digest');
         t.equal(p.restart?.outcome, 'restarted');
       }
-      t.ok(res.json.stats.gets >= 1, 'the manifest was fetched to hash it');
+      t.equal(res.json.stats.heads, 2, 'one HEAD per reference (shop/a on A, shop/b on B)');
+      t.equal(res.json.stats.gets, 1, 'the manifest without a digest header was fetched once to hash it');
       t.same(res.json.warnings, []);
       await s.ready(4);
       proxy.clear();
@@ -189,11 +186,16 @@ t.test('when the token endpoint of a bearer registry fails then its pods are kep
   const args = ['--insecure-registry', proxy.host];
 
   proxy.set({ match: /^\/__token/, status: 503 });
+  proxy.resetCounts();
   const down = await s.run(args);
   t.equal(down.code, 1, 'a failing token service is a hard fault');
   t.ok(down.json.pods.every((p: { reason: string }) => p.reason === 'registry-unreachable'));
   t.match(down.json.warnings.join('\n'), proxy.host);
-  t.ok(proxy.counts().token >= 1, 'the token endpoint was asked');
+  t.equal(
+    proxy.counts().token,
+    1,
+    `the token endpoint was asked once, then the registry given up (${JSON.stringify(proxy.counts())})`,
+  );
 
   proxy.set({ match: /^\/__token/, status: 401 });
   const refused = await s.run(args);
@@ -204,4 +206,87 @@ t.test('when the token endpoint of a bearer registry fails then its pods are kep
 
   const ok = await s.run([...args, '--dry-run']);
   t.equal(ok.json.summary.stale, 2, 'with the token service back the tag resolves');
+});
+
+t.test('one odd image never blinds its registry', async (t) => {
+  const s = await startScenario(t);
+  if (!s) return;
+  const proxy = await startFaultProxy(s.registry);
+  t.teardown(() => proxy.stop());
+  const args = ['--insecure-registry', proxy.host];
+  await pushImage(s.registry, 'shop/legacy', '1.0', { seed: 'legacy-v1' });
+  await pushImage(s.registry, 'shop/good', '1.0', { seed: 'good-v1' });
+  s.create('Deployment', deployment('legacy', s.ns, `${proxy.host}/shop/legacy:1.0`, { container: always }));
+  s.create(
+    'Deployment',
+    deployment('good', s.ns, `${proxy.host}/shop/good:1.0`, { replicas: 2, container: always }),
+  );
+  await s.ready(3);
+  const legacyUid = () =>
+    s
+      .live()
+      .filter((p) => p.metadata.name!.startsWith('legacy-'))
+      .map((p) => p.metadata.uid);
+  const before = legacyUid();
+
+  const ODD: Array<{ name: string; fault: Fault; reason: string; message: RegExp; gets: number }> = [
+    {
+      name: 'a schema1 manifest',
+      fault: {
+        match: /\/shop\/legacy\/manifests\//,
+        contentType: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      },
+      reason: 'unsupported-manifest',
+      message: /schema1 manifest/,
+      gets: 0,
+    },
+    {
+      name: 'a body that is not a manifest',
+      fault: { match: /\/shop\/legacy\/manifests\//, stripDigestHeader: true, malformedBody: true },
+      reason: 'invalid-manifest',
+      message: /not a manifest/,
+      gets: 1,
+    },
+  ];
+  let round = 0;
+  for (const odd of ODD) {
+    await t.test(
+      `when one image on a registry is ${odd.name} then only its pods are kept and the good image is restarted, exit 0`,
+      async (t) => {
+        // Both tags moved; only the good one can be judged.
+        await pushImage(s.registry, 'shop/legacy', '1.0', { seed: `legacy-v${2 + round}` });
+        const good = await pushImage(s.registry, 'shop/good', '1.0', { seed: `good-v${2 + round++}` });
+        proxy.set(odd.fault);
+        const res = await s.run(args);
+        proxy.clear();
+        t.equal(res.code, 0, res.stderr);
+        t.equal(res.json.exitCode, 0);
+        const legacy = jsonPods(res.json, 'legacy');
+        t.equal(legacy.length, 1);
+        for (const p of legacy) {
+          t.equal(p.verdict, 'skipped', `${p.name} kept`);
+          t.equal(p.containers[0].reason, odd.reason);
+          t.match(p.containers[0].message, odd.message);
+          t.equal(p.restart, null);
+        }
+        const goodPods = jsonPods(res.json, 'good');
+        t.equal(goodPods.length, 2);
+        for (const p of goodPods) t.equal(p.restart?.outcome, 'restarted', `${p.name} restarted`);
+        t.equal(res.json.summary.restarted, 2);
+        t.same(res.json.warnings, [], 'no registry fault: the registry stayed open');
+        t.equal(res.json.stats.faultedRegistries, 0);
+        t.equal(res.json.stats.heads, 2, 'one HEAD per reference');
+        t.equal(res.json.stats.gets, odd.gets);
+        await s.ready(3);
+        t.same(legacyUid(), before, 'the legacy pod is the same pod');
+        t.ok(
+          s
+            .live()
+            .filter((p) => p.metadata.name!.startsWith('good-'))
+            .every((p) => s.digestOf(p) === good.digest),
+          'the good pods run the new digest',
+        );
+      },
+    );
+  }
 });

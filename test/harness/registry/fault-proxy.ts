@@ -120,6 +120,7 @@ export async function startFaultProxy(target: Registry, opts: { fault?: Fault } 
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) continue;
       if (lower === 'docker-content-digest' && f?.stripDigestHeader) continue;
+      if (lower === 'content-type' && f?.contentType !== undefined) value = f.contentType;
       if (lower === 'www-authenticate' && /^\s*bearer\s/i.test(value)) {
         value = value.replace(/realm="([^"]*)"/i, (_m, announced: string) => {
           realm = announced;

@@ -78,6 +78,8 @@ export interface Fault {
   stripDigestHeader?: boolean;
   /** Forward status and headers, but replace the body with garbage (Content-Length adjusted). */
   malformedBody?: boolean;
+  /** Forward, but with this Content-Type (e.g. a schema1 media type, as a legacy image is served). */
+  contentType?: string;
   /** Only the first N matching requests after set(); default: all. */
   times?: number;
 }
