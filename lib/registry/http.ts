@@ -3,7 +3,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { rootCertificates } from 'node:tls';
+import tls from 'node:tls';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST';
@@ -38,7 +38,7 @@ export class TransportError extends Error {
 }
 
 export interface TransportOptions {
-  /** Extra CA certificates (PEM), trusted in addition to the system roots. */
+  /** Extra CA certificates (PEM), trusted in addition to Node's default trust (NODE_EXTRA_CA_CERTS kept). */
   ca?: string | Buffer;
   timeoutMs: number;
   maxSocketsPerOrigin: number;
@@ -56,7 +56,7 @@ export class HttpTransport {
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
-    this.#ca = opts.ca === undefined ? undefined : [...rootCertificates, opts.ca];
+    this.#ca = opts.ca === undefined ? undefined : [...defaultTrust(), opts.ca];
   }
 
   /** Sends a request, following safe redirects; rejects only with TransportError. */
@@ -172,6 +172,17 @@ export class HttpTransport {
       }
     });
   }
+}
+
+/**
+ * The CAs Node trusts by default: its bundled roots plus NODE_EXTRA_CA_CERTS (and the system store under
+ * --use-system-ca). An agent given `ca` trusts only that list, so --registry-ca is appended to this one rather than
+ * to the bare bundled roots, which would silently drop a cluster's NODE_EXTRA_CA_CERTS.
+ */
+export function defaultTrust(): string[] {
+  // tls.getCACertificates exists from Node 22.15 / 23.10; older Nodes have only the bundled roots to offer.
+  const get = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
+  return typeof get === 'function' ? get('default') : [...tls.rootCertificates];
 }
 
 function classify(cause: unknown, url: URL): TransportError {
