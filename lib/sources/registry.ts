@@ -8,9 +8,9 @@ import type { PodPullSecrets } from '../kube/pull-secrets.ts';
 import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
 import type { TagFailureReason } from '../model/plan.ts';
 import { RegistryClient } from '../registry/client.ts';
-import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';
 import { isIndexMediaType } from '../registry/media-types.ts';
+import { type CredentialLookup, PodCredentials } from '../registry/pod-credentials.ts';
 import type { ResolutionFailure } from '../registry/resolution.ts';
 import { DigestResolver } from '../registry/resolver.ts';
 import { mapLimit } from '../shared/concurrency.ts';
@@ -67,23 +67,11 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
     concurrencyPerRegistry: config.registryConcurrency,
     logger: log,
   });
-  const warned = new Set<string>();
-
-  const extraKeyring = new Keyring(extra);
-  type Lookup = (ref: Candidate['ref']) => Credential[];
-
-  async function credentialsFor(pod: V1Pod): Promise<Lookup> {
-    const { secrets, warnings } = await deps.pullSecrets.forPod(pod);
-    const built = keyringFromSecrets(secrets);
-    for (const w of [...warnings, ...built.warnings]) {
-      if (!warned.has(w)) {
-        warned.add(w);
-        log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, w);
-      }
-    }
-    // The pod's own secrets first, like kubelet; the mounted config is a fallback.
-    return (ref) => [...built.keyring.lookup(ref), ...extraKeyring.lookup(ref)];
-  }
+  const credentials = new PodCredentials<V1Pod>({
+    secretsFor: (pod) => deps.pullSecrets.forPod(pod),
+    fallback: extra,
+    warn: (obj, msg) => log.warn(obj, msg),
+  });
 
   // One TagState per registry answer (the resolver shares answers between pods): thousands of pods on a few
   // hundred tags then share a few hundred states.
@@ -97,22 +85,16 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
     return st;
   };
 
-  /** Pods with the same namespace, ServiceAccount and pull secret names use the same credentials. */
-  function credentialKey(pod: V1Pod): string {
-    const names = (pod.spec?.imagePullSecrets ?? []).map((r) => r.name ?? '').join(',');
-    return `${pod.metadata?.namespace ?? ''}\n${pod.spec?.serviceAccountName || 'default'}\n${names}`;
-  }
-
   interface Group {
     ref: Candidate['ref'];
-    lookup: Promise<Lookup>;
+    lookup: Promise<CredentialLookup>;
     members: Candidate[];
   }
 
   // Work is done per group (same credentials, same reference), not per container: 5,000 pods on 500 tags make
   // 500 groups, so the run neither builds 5,000 keyrings nor keeps 5,000 promise chains alive across the waits.
   async function resolveGroup(g: Group, out: Map<string, TagState>): Promise<void> {
-    const creds = (await g.lookup)(g.ref);
+    const creds = (await g.lookup).lookup(g.ref);
     const r = await resolver.resolve(g.ref, creds);
     let withChildren: TagState | undefined;
     for (const c of g.members) {
@@ -134,18 +116,11 @@ export function createRegistrySource(config: RegistrySourceConfig, deps: Registr
 
   return {
     async resolve(candidates, pods) {
-      const lookups = new Map<string, Promise<Lookup>>();
       const groups = new Map<string, Group>();
       for (const c of candidates) {
         const pod = pods.get(c.podUid);
-        const ck = pod ? credentialKey(pod) : '';
-        let lookup = lookups.get(ck);
-        if (!lookup) {
-          lookup = pod
-            ? credentialsFor(pod)
-            : Promise.resolve((ref: Candidate['ref']) => extraKeyring.lookup(ref));
-          lookups.set(ck, lookup);
-        }
+        const ck = pod ? PodCredentials.keyOf(pod) : '';
+        const lookup = pod ? credentials.forPod(pod) : Promise.resolve(credentials.fallback);
         const gk = `${ck}\n${c.ref.canonical}`;
         let g = groups.get(gk);
         if (!g) {
