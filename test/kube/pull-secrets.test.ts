@@ -53,6 +53,7 @@ t.test(
       pod({ name: `web-${i}`, namespace: 'shop', imagePullSecrets: ['regcred'] }),
     );
     const results = await Promise.all(pods.map((p) => source.forPod(p)));
+    t.equal(results.length, 5);
     for (const r of results)
       t.same(
         r.secrets.map((s) => s.metadata?.name),

@@ -267,6 +267,7 @@ if (requireBin(t, 'docker-registry')) {
       const rs = await Promise.all(
         Array.from({ length: 6 }, () => client.resolve(ref(`${reg.host}/tok/a:v1`), [])),
       );
+      t.equal(rs.length, 6);
       for (const r of rs) t.match(r, { ok: true, digest: a.digest });
       t.equal(server.issued() - before, 1);
     });

@@ -118,6 +118,7 @@ for (const [auth, tls] of [
       t.equal(res.code, 0, res.stderr);
       t.equal(res.json.summary.restarted, 3);
       await s.ready(3);
+      t.equal(s.live().length, 3);
       for (const p of s.live()) {
         const want = p.metadata.name!.startsWith('b1-') ? b2.digest : a2.digest;
         t.equal(s.digestOf(p), want, `${p.metadata.name} runs the new digest`);
@@ -148,6 +149,7 @@ t.test(
 
     const res = await s.run(['--dry-run']);
     t.equal(res.code, 0, res.stderr);
+    t.equal(jsonPods(res.json, 'withsa').length, 2);
     for (const p of jsonPods(res.json, 'withsa')) {
       t.equal(p.verdict, 'stale', `${p.name}: resolved with the ServiceAccount's secret`);
       t.equal(p.containers[0].currentDigest, v2.digest);
@@ -224,6 +226,7 @@ t.test(
     const res = await s.run();
     t.equal(res.code, 0, res.stderr);
     t.equal(res.json.exitCode, 0);
+    t.equal(res.json.pods.length, 2);
     for (const p of res.json.pods) {
       t.equal(p.verdict, 'skipped');
       t.equal(p.reason, 'unauthorized');
@@ -307,6 +310,7 @@ t.test(
     const res = await s.run();
     t.equal(res.code, 1, 'TLS is verified by default: an unknown CA is a hard fault');
     t.equal(res.json.exitCode, 1);
+    t.equal(res.json.pods.length, 2);
     for (const p of res.json.pods) {
       t.equal(p.verdict, 'skipped');
       t.equal(p.reason, 'registry-unreachable');

@@ -89,6 +89,7 @@ t.test('a registry failing hard keeps its pods while another registry is served'
         proxy.clear();
         t.equal(res.code, 1, res.stderr);
         t.equal(res.json.exitCode, 1);
+        t.equal(jsonPods(res.json, 'alpha').length, 2);
         for (const p of jsonPods(res.json, 'alpha')) {
           t.equal(p.verdict, 'skipped', `${p.name} kept`);
           t.equal(p.reason, f.reason);
@@ -122,6 +123,7 @@ t.test('a registry failing hard keeps its pods while another registry is served'
       proxy.resetCounts();
       const res = await s.run(args);
       t.equal(res.code, 0, res.stderr);
+      t.equal(jsonPods(res.json, 'alpha').length, 2);
       for (const p of jsonPods(res.json, 'alpha')) {
         t.equal(p.containers[0].currentDigest, a2.digest, 'the hash of the raw body is the digest');
         t.equal(p.restart?.outcome, 'restarted');
@@ -146,6 +148,7 @@ t.test('a registry failing hard keeps its pods while another registry is served'
     const uids = alphaUids();
     const res = await s.run(args);
     t.equal(res.code, 0, res.stderr);
+    t.equal(jsonPods(res.json, 'alpha').length, 2);
     for (const p of jsonPods(res.json, 'alpha')) {
       t.equal(p.verdict, 'skipped');
       t.equal(p.reason, 'not-found');
