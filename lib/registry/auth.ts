@@ -40,13 +40,18 @@ export interface AuthorizedRequest {
   maxBodyBytes: number;
   /** The token scope to ask for; default `repository:<name>:pull`. */
   scope?: string;
+  /** The counter this request adds to: default `heads`/`gets` by method (manifest requests). */
+  count?: 'tagLists';
 }
 
 /** Requests made, for the run summary and the benchmark. */
 export interface RegistryStats {
   heads: number;
+  /** Manifest GETs: what Docker Hub counts as pulls. */
   gets: number;
   tokens: number;
+  /** Tag list pages (not pulls); absent until one is asked for. */
+  tagLists?: number;
 }
 
 export interface RegistryAuthOptions {
@@ -351,7 +356,8 @@ export class RegistryAuth {
     const headers: Record<string, string> = { 'user-agent': this.#userAgent };
     if (req.accept !== undefined) headers.accept = req.accept;
     if (authorization !== undefined) headers.authorization = authorization;
-    if (req.method === 'HEAD') this.#stats.heads++;
+    if (req.count === 'tagLists') this.#stats.tagLists = (this.#stats.tagLists ?? 0) + 1;
+    else if (req.method === 'HEAD') this.#stats.heads++;
     else this.#stats.gets++;
     try {
       // The transport drops Authorization on a redirect to another origin.
