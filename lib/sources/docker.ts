@@ -17,8 +17,10 @@ import type { RunConfig } from '../config/config.ts';
 import { effectiveTag, type ImageReference, repoKey } from '../image/reference.ts';
 import type { PodPullSecrets } from '../kube/pull-secrets.ts';
 import { type Candidate, candidateKey, type TagState } from '../model/candidate.ts';
-import { type Credential, Keyring, keyringFromSecrets } from '../registry/credentials.ts';
+import type { Credential } from '../registry/credentials.ts';
 import { readDockerConfigFile } from '../registry/docker-config.ts';
+import { type CredentialLookup, PodCredentials } from '../registry/pod-credentials.ts';
+import { mapLimit } from '../shared/concurrency.ts';
 import type { Logger } from '../shared/log.ts';
 import { describeEndpoint, dockerodeOptions, parseDockerHost } from './docker-host.ts';
 import {
@@ -37,10 +39,8 @@ export type DockerSourceConfig = Pick<
   'dockerHost' | 'dockerTlsVerify' | 'dockerCertPath' | 'platform' | 'registryConcurrency' | 'dockerConfig'
 >;
 
-/** What docker mode needs of a keyring: the credentials for an image, most specific first (Keyring fits). */
-export interface CredentialLookup {
-  lookup(ref: Pick<ImageReference, 'registry' | 'repository'>): Credential[];
-}
+/** What docker mode needs of a keyring: the credentials for an image, most specific first. */
+export type { CredentialLookup } from '../registry/pod-credentials.ts';
 
 export interface DockerSourceDeps {
   logger: Logger;
@@ -79,7 +79,7 @@ interface Counters {
 /** Builds the docker-mode digest source; throws ConfigError for an unusable endpoint or certificate directory. */
 export function createDockerSource(config: DockerSourceConfig, deps: DockerSourceDeps): DockerSource {
   const conn = parseDockerHost(config);
-  const extraKeyring = new Keyring(readDockerConfigFile(config.dockerConfig));
+  const extraCredentials = readDockerConfigFile(config.dockerConfig);
   const docker = deps.docker ?? new Dockerode(dockerodeOptions(conn));
   const endpoint = describeEndpoint(conn);
   const log = deps.logger.child({ mode: 'docker', engine: endpoint });
@@ -87,27 +87,13 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
   const pullTimeoutMs = deps.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   const counters: Counters = { refs: 0, pulls: 0, pullFailures: 0, inspects: 0, digestPulls: 0 };
   const faults: string[] = [];
-  const warned = new Set<string>();
 
   // The pod's own secrets first, like the kubelet; the mounted config is a fallback. Warnings name secrets only.
-  const keyringFor = async (pod: V1Pod): Promise<CredentialLookup> => {
-    let secrets: PodPullSecrets = { secrets: [], warnings: [] };
-    try {
-      secrets = await deps.pullSecrets.forPod(pod);
-    } catch (err) {
-      log.warn(
-        { pod: podName(pod), err: (err as Error)?.message },
-        'pull secrets unreadable: pulling without them',
-      );
-    }
-    const built = keyringFromSecrets(secrets.secrets);
-    for (const w of [...secrets.warnings, ...built.warnings]) {
-      if (warned.has(w)) continue;
-      warned.add(w);
-      log.warn({ pod: podName(pod) }, w);
-    }
-    return { lookup: (ref) => [...built.keyring.lookup(ref), ...extraKeyring.lookup(ref)] };
-  };
+  const podCredentials = new PodCredentials<V1Pod>({
+    secretsFor: (pod) => deps.pullSecrets.forPod(pod),
+    fallback: extraCredentials,
+    warn: (obj, msg) => log.warn(obj, msg),
+  });
   let engineDown: EngineFailure | undefined;
 
   // Records a hard fault (one line each for the report); the first engine-unreachable one stops all later calls.
@@ -293,12 +279,12 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
         let k = keyrings.get(uid);
         if (!k) {
           const pod = pods.get(uid);
-          k = pod ? keyringFor(pod) : Promise.resolve(undefined);
+          k = pod ? podCredentials.forPod(pod) : Promise.resolve(undefined);
           keyrings.set(uid, k);
         }
         return k;
       };
-      await forEachLimit(groups, concurrency, async (group) => {
+      await mapLimit(groups, concurrency, async (group) => {
         const creds = await credentialsFor(group, keyringOf);
         await resolveGroup(group, creds.length > 0 ? creds : [undefined], out);
       });
@@ -321,10 +307,6 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
       // dockerode keeps no connection open between calls.
     },
   };
-}
-
-function podName(pod: V1Pod): string {
-  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 }
 
 function failedState(f: EngineFailure): TagState {
@@ -366,20 +348,4 @@ async function credentialsFor(
     }
   }
   return out;
-}
-
-/** Runs fn over items with at most `limit` in flight; fn must not reject (failures are values here). */
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
