@@ -204,6 +204,17 @@ export function toRunConfig(c: RunConfig): RunConfig {
         `${name('dockerTlsVerify')} needs --docker-cert-path (a directory with ca.pem, cert.pem, key.pem)`,
       );
     }
+    if (c.dockerCertPath && !c.dockerTlsVerify) {
+      throw new ConfigError(
+        `${name('dockerCertPath')} is set but ${name('dockerTlsVerify')} is not: the certificates would be ignored and the engine spoken to without TLS; set --docker-tls-verify (AUTO_UPDATER_DOCKER_TLS_VERIFY) or drop the cert path`,
+      );
+    }
+    // X-Registry-Auth carries the pods' pull secrets: over plain TCP anyone on the path reads them.
+    if (c.dockerHost.startsWith('tcp://') && !c.dockerTlsVerify && !c.dockerAllowPlaintext) {
+      throw new ConfigError(
+        `${name('dockerHost')}: "${c.dockerHost}" without TLS would send the pods' pull secrets in clear (X-Registry-Auth); set --docker-tls-verify with --docker-cert-path, or --docker-allow-plaintext (AUTO_UPDATER_DOCKER_ALLOW_PLAINTEXT) if the link is private anyway`,
+      );
+    }
   }
   if (c.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(c.platform)) {
     throw new ConfigError(`${name('platform')}: "${c.platform}" is not os/arch[/variant], e.g. linux/arm64`);

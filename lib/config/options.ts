@@ -256,6 +256,16 @@ const TABLE = [
     chart: true,
   },
   {
+    key: 'dockerAllowPlaintext',
+    flag: 'docker-allow-plaintext',
+    type: 'boolean',
+    default: false,
+    description:
+      'Allow a tcp:// --docker-host without TLS. Pull secrets then cross the network in clear (X-Registry-Auth): only for a link that is private anyway (loopback, an SSH or VPN tunnel).',
+    commands: RUN,
+    chart: true,
+  },
+  {
     key: 'dockerCertPath',
     flag: 'docker-cert-path',
     type: 'string',

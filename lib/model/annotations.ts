@@ -27,7 +27,30 @@ export const ANNOTATIONS = {
    * is recognised and respected.
    */
   lastApplied: `${ANNOTATION_PREFIX}last-applied`,
+  /**
+   * On a Deployment, StatefulSet, DaemonSet, CronJob or migration Job template: the classifiers (comma-separated)
+   * whose `update --classifier` moves it. See docs/update.md.
+   */
+  classifier: `${ANNOTATION_PREFIX}classifier`,
+  /** On a migration Job template: its place in the order migrations run (an integer, default 0; then by name). */
+  migrationOrder: `${ANNOTATION_PREFIX}migration-order`,
+  /** Written by `update` on what it changed: `<from> -> <to>` per container and the update's id (JSON). */
+  updated: `${ANNOTATION_PREFIX}updated`,
 } as const;
+
+/** The XCNT update manager's classifier annotation, honoured like ANNOTATIONS.classifier for its users. */
+export const XCNT_CLASSIFIER_ANNOTATION = 'xcnt.io/update-classifier';
+
+/** Labels the updater writes. */
+export const LABELS = {
+  /** On a migration Job `update` created: the template it was copied from. */
+  migrationOf: `${ANNOTATION_PREFIX}migration-of`,
+  /** On a migration Job `update` created: the update's id. */
+  updateId: `${ANNOTATION_PREFIX}update-id`,
+} as const;
+
+/** Kubernetes' annotation recording why a workload's template changed (kubectl rollout history shows it). */
+export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
 
 /** Kubernetes' own annotation marking a mirror (static) pod. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';

@@ -6,7 +6,6 @@
 //   const decision = decide(ranking, facts);
 
 import semver from 'semver';
-import type { PolicySpec } from './spec.ts';
 import {
   asSemver,
   compareVersions,
@@ -14,7 +13,8 @@ import {
   parseVersionTag,
   sameLine,
   type VersionTag,
-} from './version.ts';
+} from '../image/version.ts';
+import type { PolicySpec } from './spec.ts';
 
 /** Why a policy decided what it did; each is documented in docs/policies.md. */
 export type PolicyReason =

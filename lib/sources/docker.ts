@@ -22,7 +22,7 @@ import { readDockerConfigFile } from '../registry/docker-config.ts';
 import { type CredentialLookup, PodCredentials } from '../registry/pod-credentials.ts';
 import { mapLimit } from '../shared/concurrency.ts';
 import type { Logger } from '../shared/log.ts';
-import { describeEndpoint, dockerodeOptions, parseDockerHost } from './docker-host.ts';
+import { describeEndpoint, dockerodeOptions, isPlaintextTcp, parseDockerHost } from './docker-host.ts';
 import {
   authConfigFor,
   classifyEngineError,
@@ -37,7 +37,9 @@ import type { DigestSource } from './source.ts';
 export type DockerSourceConfig = Pick<
   RunConfig,
   'dockerHost' | 'dockerTlsVerify' | 'dockerCertPath' | 'platform' | 'registryConcurrency' | 'dockerConfig'
->;
+> &
+  // Optional for direct callers: absent means no (plain tcp:// is refused).
+  Partial<Pick<RunConfig, 'dockerAllowPlaintext'>>;
 
 /** What docker mode needs of a keyring: the credentials for an image, most specific first. */
 export type { CredentialLookup } from '../registry/pod-credentials.ts';
@@ -83,6 +85,12 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
   const docker = deps.docker ?? new Dockerode(dockerodeOptions(conn));
   const endpoint = describeEndpoint(conn);
   const log = deps.logger.child({ mode: 'docker', engine: endpoint });
+  if (isPlaintextTcp(conn)) {
+    log.warn(
+      { option: '--docker-allow-plaintext' },
+      "Docker engine over plain tcp://: the pods' pull secrets cross the network in clear (X-Registry-Auth)",
+    );
+  }
   const concurrency = Math.max(1, config.registryConcurrency || 1);
   const pullTimeoutMs = deps.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   const counters: Counters = { refs: 0, pulls: 0, pullFailures: 0, inspects: 0, digestPulls: 0 };

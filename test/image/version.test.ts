@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compareVersions, familyOf, parseVersionTag } from '../../lib/policy/version.ts';
+import { compareVersions, familyOf, parseVersionTag } from '../../lib/image/version.ts';
 
 t.test(
   'when tags of real-world shapes are parsed then prefix, components, prerelease, variant and revision split right',
