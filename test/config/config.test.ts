@@ -218,6 +218,75 @@ t.test('cross-option rules name the options and the fix', async (t) => {
   t.match(configError(t, { platform: 'arm64' }), /--platform: "arm64" is not os\/arch/);
 });
 
+t.test(
+  'when the Docker engine is plain tcp:// without the opt-in then it is refused: pull secrets would go in clear',
+  async (t) => {
+    const msg = configError(t, { mode: 'docker', dockerHost: 'tcp://10.0.0.5:2375' });
+    t.match(
+      msg,
+      /^--docker-host: "tcp:\/\/10\.0\.0\.5:2375" without TLS would send the pods' pull secrets in clear/,
+    );
+    t.match(
+      msg,
+      /--docker-tls-verify with --docker-cert-path, or --docker-allow-plaintext \(AUTO_UPDATER_DOCKER_ALLOW_PLAINTEXT\)/,
+    );
+    t.match(
+      configError(t, {}, { AUTO_UPDATER_MODE: 'docker', AUTO_UPDATER_DOCKER_HOST: 'tcp://dind:2375' }),
+      /^environment variable AUTO_UPDATER_DOCKER_HOST: "tcp:\/\/dind:2375" without TLS/,
+    );
+    t.equal(
+      config({ mode: 'docker', dockerHost: 'tcp://10.0.0.5:2375', dockerAllowPlaintext: true }, {})
+        .dockerAllowPlaintext,
+      true,
+      'the explicit opt-in is accepted',
+    );
+    t.equal(
+      config(
+        {},
+        {
+          AUTO_UPDATER_MODE: 'docker',
+          AUTO_UPDATER_DOCKER_HOST: 'tcp://dind:2375',
+          AUTO_UPDATER_DOCKER_ALLOW_PLAINTEXT: 'true',
+        },
+      ).dockerHost,
+      'tcp://dind:2375',
+      'the environment twin opts in too',
+    );
+    t.equal(
+      config(
+        { mode: 'docker', dockerHost: 'tcp://engine:2376', dockerTlsVerify: true, dockerCertPath: '/certs' },
+        {},
+      ).dockerTlsVerify,
+      true,
+      'tcp:// with TLS needs no opt-in',
+    );
+    t.equal(
+      config({ mode: 'docker' }, {}).dockerAllowPlaintext,
+      false,
+      'off by default; the unix socket needs none',
+    );
+  },
+);
+
+t.test(
+  'when a Docker cert path is given without TLS verification then it is an error, not ignored',
+  async (t) => {
+    t.match(
+      configError(t, {
+        mode: 'docker',
+        dockerHost: 'tcp://engine:2376',
+        dockerCertPath: '/certs',
+        dockerAllowPlaintext: true,
+      }),
+      /^--docker-cert-path is set but --docker-tls-verify is not: the certificates would be ignored/,
+    );
+    t.match(
+      configError(t, { mode: 'docker', dockerCertPath: '/certs' }),
+      /set --docker-tls-verify \(AUTO_UPDATER_DOCKER_TLS_VERIFY\) or drop the cert path/,
+    );
+  },
+);
+
 t.test('when a value came from the environment then the error names the environment variable', async (t) => {
   t.match(
     configError(t, {}, { AUTO_UPDATER_NAMESPACE: 'Not_Valid' }),
