@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { parseImageReference } from '../../lib/image/reference.ts';
+import { migrationJob } from '../../lib/plan/update.ts';
 import { barePod, deployment, job } from '../harness/kube-sim/fixtures.ts';
 import type { Json } from '../harness/node-agent/api.ts';
 import { pushImage } from '../harness/registry/index.ts';
@@ -105,6 +107,35 @@ if (bed) {
         .create(barePod('root', ns.name, `${b.registry.host}/agent/psa:1.0`))
         .catch((e: Error) => e);
       t.match(err, { status: 403, message: /violates PodSecurity .*restricted/ });
+    },
+  );
+
+  t.test(
+    'when a Job is cloned then the real API server refuses a naive copy and accepts a migration copy',
+    async (t) => {
+      const ns = await b.namespace('agent-clone');
+      const template = job('tpl', ns.name, 'reg.io/app:1');
+      template.spec.suspend = true;
+      const tpl = await ns.create(template);
+      t.same(tpl.spec.selector, { matchLabels: { 'batch.kubernetes.io/controller-uid': tpl.metadata.uid } });
+      const naive = structuredClone(tpl);
+      naive.metadata = { name: 'naive', namespace: ns.name };
+      delete naive.status;
+      const refused = await ns.create(naive).catch((e: Error) => e);
+      t.match(refused, {
+        status: 422,
+        message: /labels\[controller-uid\].*must be '.*`selector` not auto-generated/,
+      });
+      const copy = await ns.create(
+        migrationJob(tpl, parseImageReference('reg.io/app:2'), 'reg.io/app:2', 'abcdef0123'),
+      );
+      t.equal(copy.metadata.name, 'tpl-abcdef01');
+      t.match(copy.spec.template.metadata.labels, {
+        'job-name': 'tpl-abcdef01',
+        'controller-uid': copy.metadata.uid,
+      });
+      const long = await ns.create(job('a'.repeat(64), ns.name, 'x:1')).catch((e: Error) => e);
+      t.match(long, { status: 422, message: /must be no more than 63 characters/ });
     },
   );
 

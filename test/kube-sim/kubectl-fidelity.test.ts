@@ -228,11 +228,20 @@ if (kubectlPath) {
     t.match(job.metadata.ownerReferences, [
       { kind: 'CronJob', name: 'nightly', uid: cj.metadata.uid, controller: true },
     ]);
-    t.same(
-      job.spec.template,
-      cj.spec.jobTemplate.spec.template,
-      'the template survives the protobuf round trip unchanged',
-    );
+    // The API server adds the four controller labels of the new Job (and its selector), as the real one does.
+    const expected = structuredClone(cj.spec.jobTemplate.spec.template);
+    expected.metadata = {
+      ...expected.metadata,
+      labels: {
+        ...(expected.metadata?.labels ?? {}),
+        'controller-uid': job.metadata.uid,
+        'batch.kubernetes.io/controller-uid': job.metadata.uid,
+        'job-name': 'manual-1',
+        'batch.kubernetes.io/job-name': 'manual-1',
+      },
+    };
+    t.same(job.spec.selector, { matchLabels: { 'batch.kubernetes.io/controller-uid': job.metadata.uid } });
+    t.same(job.spec.template, expected, 'the template survives the protobuf round trip unchanged');
     t.equal(job.spec.backoffLimit, 0, 'a zero in a pointer field is kept');
     t.equal(job.spec.ttlSecondsAfterFinished, 0);
   });

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { applyDefaults } from './defaults.ts';
+import { prepareJobCreate } from './job-strategy.ts';
 import { apiVersionOf, findResource, type ResourceType, resourceKey } from './resources.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are open JSON documents.
@@ -326,6 +327,7 @@ export class Store extends EventEmitter {
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
     if (t.kind === 'Namespace') o.status = { phase: 'Active' };
+    if (t.kind === 'Job') prepareJobCreate(o);
     applyDefaults(o);
     if (opts.dryRun) {
       delete m.resourceVersion;
