@@ -124,7 +124,7 @@ if (bed) {
       const refused = await ns.create(naive).catch((e: Error) => e);
       t.match(refused, {
         status: 422,
-        message: /labels\[controller-uid\].*must be '.*`selector` not auto-generated/,
+        message: /is invalid: \[spec\.template\.metadata\.labels\[controller-uid\]: .* must be '/,
       });
       const copy = await ns.create(
         migrationJob(tpl, parseImageReference('reg.io/app:2'), 'reg.io/app:2', 'abcdef0123'),
