@@ -180,6 +180,16 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     verbs: RW,
   },
   {
+    group: 'coordination.k8s.io',
+    version: 'v1',
+    resource: 'leases',
+    kind: 'Lease',
+    singular: 'lease',
+    namespaced: true,
+    subresources: [],
+    verbs: RW,
+  },
+  {
     group: 'rbac.authorization.k8s.io',
     version: 'v1',
     resource: 'roles',
