@@ -1,5 +1,6 @@
-// Bounded concurrency, one primitive for the whole code base: a Limiter (a counting semaphore: at most `limit` tasks
-// hold a slot, waiters are served first come first served) and mapLimit (a map over a list on top of it).
+// Bounded concurrency, one module for the whole code base: a Limiter (a counting semaphore: at most `limit` tasks
+// hold a slot, waiters are served first come first served) for work that arrives over time, and mapLimit for a known
+// list (a fixed pool of workers).
 
 /** Throws a RangeError naming `what` unless `limit` is a whole number of at least 1. */
 function checkLimit(limit: number, what: string): void {
@@ -67,21 +68,22 @@ export async function mapLimit<T, R>(
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
   checkLimit(limit, 'mapLimit');
-  const limiter = new Limiter(limit);
   const results = new Array<R>(items.length);
+  let next = 0;
   let failure: { err: unknown } | undefined;
-  await Promise.all(
-    items.map((item, i) =>
-      limiter.run(async () => {
-        if (failure) return;
-        try {
-          results[i] = await fn(item, i);
-        } catch (err) {
-          failure ??= { err };
-        }
-      }),
-    ),
-  );
+  // `limit` workers pulling the next index, not one waiting promise per item: 5,000 pods keep 16 chains alive,
+  // not 5,000 (the run's peak memory is measured by the benchmark).
+  const worker = async () => {
+    while (failure === undefined && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T, i);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.err;
   return results;
 }
