@@ -39,6 +39,14 @@ export function transportFailure(
               retryable: false,
             })
           : failure('protocol', `${image}: ${err.message}`, { retryable: false });
+      case 'invalid-request':
+        // A header value Node cannot send: a pull secret's token with a line break, say. That credential's
+        // problem, not the registry's (the next credential is tried; other images are still asked).
+        return failure(
+          'unauthorized',
+          `${image}: ${err.message}: a credential holds characters an HTTP header cannot carry; fix the pull secret`,
+          { retryable: false },
+        );
       default:
         return failure('protocol', `${image}: ${err.message}`, { retryable: false });
     }

@@ -7,6 +7,7 @@ import t from 'tap';
 import { digestOf } from '../../lib/image/digest.ts';
 import { parseImageReference } from '../../lib/image/reference.ts';
 import { RegistryClient } from '../../lib/registry/client.ts';
+import { Credential } from '../../lib/registry/credentials.ts';
 import { DigestResolver } from '../../lib/registry/resolver.ts';
 
 const MANIFEST = Buffer.from(
@@ -128,3 +129,37 @@ for (const { name, kind, message, odd } of ODD) {
     t.match(warnings[0], /this reference only: the registry is still queried/);
   });
 }
+
+t.test(
+  "when one pod's credential cannot be sent as a header then only its image is unauthorized",
+  async (t) => {
+    const seen: Array<string | undefined> = [];
+    const srv = createServer((req, res) => {
+      if (req.url === '/v2/') return res.writeHead(200).end('{}');
+      seen.push(req.headers.authorization);
+      answerManifest(res);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    const host = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const client = new RegistryClient({ insecureRegistries: [host], timeoutMs: 5_000 });
+    t.teardown(() => client.close());
+    const resolver = new DigestResolver(client, { concurrencyPerRegistry: 1 });
+    const broken = new Credential({
+      rawKey: `${host}/team`,
+      source: 'secret shop/pasted',
+      registryToken: 'tok\nen',
+    });
+    const rs = await resolver.resolveAll([
+      { ref: parseImageReference(`${host}/team/app:v1`), creds: [broken] },
+      { ref: parseImageReference(`${host}/other/app:v1`), creds: [] },
+    ]);
+    t.match(rs[0], { ok: false, kind: 'unauthorized', retryable: false, message: /fix the pull secret/ });
+    t.match(rs[1], { ok: true, digest: DIGEST });
+    t.same(resolver.faults(), [], 'no registry fault');
+    t.same(seen, [undefined], 'only the other image reached the registry, anonymously');
+  },
+);
