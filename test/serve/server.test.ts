@@ -1,6 +1,7 @@
 // The serve HTTP adapter with a scripted update runner: keys (prefix and scheme attacks, scopes, rate limit), the
 // XCNT client flow (form POST, APIKey, polling), queue full, cancel, webhooks end to end, probes, metrics, OpenAPI.
 
+import { Validator } from '@seriousme/openapi-schema-validator';
 import t, { type Test } from 'tap';
 import { parseApiKeys } from '../../lib/serve/keys.ts';
 import { buildServer, type ServeDeps } from '../../lib/serve/server.ts';
@@ -307,5 +308,17 @@ t.test(
     const ui = await app.inject({ url: '/swagger/' });
     t.equal(ui.statusCode, 200);
     t.notMatch(ui.body, /https?:\/\/(cdn|unpkg|jsdelivr)/, 'no CDN');
+  },
+);
+
+t.test(
+  'when the OpenAPI document is checked by an independent validator then it is valid OpenAPI 3.1',
+  async (t) => {
+    const { app } = await bed(t);
+    const doc = (await app.inject({ url: '/openapi.json' })).json();
+    const validator = new Validator();
+    const res = await validator.validate(doc);
+    t.equal(res.valid, true, JSON.stringify(res.errors));
+    t.equal(validator.version, '3.1');
   },
 );
