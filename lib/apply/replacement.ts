@@ -3,7 +3,9 @@
 
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { runningDigest } from '../image/image-id.ts';
+import { controllerOf } from '../model/owners.ts';
 import type { PodPlan } from '../model/plan.ts';
+import { isReady } from '../model/pod.ts';
 
 /** Labels that differ between a pod and its replacement (or change with the template) and so must not select it. */
 const VOLATILE_LABELS = new Set([
@@ -70,7 +72,7 @@ function isReplacement(p: V1Pod, input: AssessInput): boolean {
   if (!workload) return false;
   const uid = p.metadata?.uid;
   if (!uid || input.before.has(uid) || p.metadata?.deletionTimestamp) return false;
-  const owner = p.metadata?.ownerReferences?.find((o) => o.controller === true);
+  const owner = controllerOf(p);
   if (owner?.uid !== workload.uid) return false;
   // A StatefulSet recreates the same identity; a DaemonSet recreates on the same node.
   if (workload.kind === 'StatefulSet' && p.metadata?.name !== input.plan.name) return false;
@@ -99,11 +101,6 @@ function byAge(a: V1Pod, b: V1Pod): number {
   const tb = new Date(b.metadata?.creationTimestamp ?? 0).getTime();
   if (ta !== tb) return ta - tb;
   return (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
-}
-
-/** True when the pod's Ready condition is True. */
-export function isReady(p: V1Pod): boolean {
-  return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 function allStatuses(p: V1Pod): V1ContainerStatus[] {

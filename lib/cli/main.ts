@@ -1,13 +1,17 @@
-// The command-line program: builds commander commands from the option table, validates config before any API
-// call, runs the command and maps every failure to a documented exit code (0 ok, 1 failure/partial, 2 config).
+// The command-line program: registers every command of the command table (commands.ts) with its options from the
+// option table, validates config before any API call, runs the command and maps every failure to a documented exit
+// code (lib/shared/errors.ts: EXIT_CODES).
 
 import { CommanderError, Option, Command as Program } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
-import { mergeOptions, toRunConfig, toStatusConfig } from '../config/config.ts';
 import { formatDuration } from '../config/duration.ts';
 import { type Command, envName, OPTIONS, type OptionSpec } from '../config/options.ts';
 import { ConfigError, EXIT, UpdaterError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
+import { COMMANDS, type Io, type MainOptions, type RawOptions } from './commands.ts';
+import { terminationSignal } from './run.ts';
+
+export type { Io, MainOptions } from './commands.ts';
 
 export const VERSION: string = pkg.version;
 
@@ -31,16 +35,18 @@ function addOptions(cmd: Program, command: Command): void {
       continue;
     }
     const o = new Option(`${short}--${spec.flag} ${spec.arg ?? '<value>'}`, describe(spec));
-    // Collect raw text; config.ts parses and validates so flags and env twins fail with the same messages.
+    // Collect raw text; config.ts parses and validates so flags and env twins fail with the same messages. Lists
+    // collect every occurrence. A one-value flag that is a list in another command (status -n, run -n) collects them
+    // too, so that config.ts refuses a second value instead of silently keeping the last; other one-value flags keep
+    // the last occurrence, as kubectl does.
     if (spec.type === 'string[]')
       o.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    else if (spec.type === 'string' && OPTIONS.some((x) => x.flag === spec.flag && x.type === 'string[]'))
+      o.argParser((v: string, prev: string | string[] | undefined) =>
+        prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v],
+      );
     cmd.addOption(o);
   }
-}
-
-interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
 }
 
 /** Runs the CLI with argv (without node and script) and returns the exit code; never throws. */
@@ -48,9 +54,11 @@ export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   io: Io = process,
+  options: MainOptions = {},
 ): Promise<number> {
   let exitCode: number = EXIT.ok;
   let logger: Logger | undefined;
+  let disposeSignals: (() => void) | undefined;
   const program = new Program('k8s-auto-updater')
     .description(
       'Keeps running pods on the image their tag points to now: finds stale pods and evicts them safely.',
@@ -63,31 +71,29 @@ export async function main(
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  const run = program
-    .command('run', { isDefault: true })
-    .description(
-      'Check the selected pods and evict those whose tag now points to a new digest (the CronJob command).',
-    );
-  addOptions(run, 'run');
-  run.action(async (opts: Record<string, string | boolean | string[]>) => {
-    const config = toRunConfig(mergeOptions('run', opts, env));
-    logger = await createLogger({ level: config.logLevel, format: config.logFormat, stream: io.stderr });
-    const { runUpdater } = await import('../jobs/restart-stale.ts');
-    exitCode = await runUpdater(config, { logger, env, stdout: io.stdout });
-  });
-
-  const status = program
-    .command('status')
-    .description(
-      "Show the CronJob's schedule, next run times and last result; or validate a schedule offline.",
-    );
-  addOptions(status, 'status');
-  status.action(async (opts: Record<string, string | boolean | string[]>) => {
-    const config = toStatusConfig(mergeOptions('status', opts, env));
-    logger = await createLogger({ level: config.logLevel, format: config.logFormat, stream: io.stderr });
-    const { runStatus } = await import('../status/status.ts');
-    exitCode = await runStatus(config, { logger, env, stdout: io.stdout });
-  });
+  for (const command of COMMANDS) {
+    const cmd = program
+      .command(command.name, command.isDefault ? { isDefault: true } : {})
+      .description(command.summary);
+    addOptions(cmd, command.name);
+    cmd.action(async (raw: RawOptions) => {
+      // First, before options are parsed or any API call: a SIGTERM while listing still ends in a report.
+      const term = command.signals ? terminationSignal(() => logger) : undefined;
+      disposeSignals = term?.dispose;
+      const signal = term?.signal ?? new AbortController().signal;
+      exitCode = await command.execute(raw, {
+        env,
+        io,
+        signal,
+        options,
+        version: VERSION,
+        logger: async (s) => {
+          logger = await createLogger({ level: s.logLevel, format: s.logFormat, stream: io.stderr });
+          return logger;
+        },
+      });
+    });
+  }
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -105,5 +111,7 @@ export async function main(
     if (logger) logger.error({ err }, err.message);
     else io.stderr.write(`k8s-auto-updater: ${err.message}\n`);
     return err instanceof UpdaterError ? err.exitCode : EXIT.failure;
+  } finally {
+    disposeSignals?.();
   }
 }

@@ -65,7 +65,11 @@ export function parseOptionValue(spec: OptionSpec, raw: string | boolean | strin
       return v;
     }
     case 'string': {
-      const v = String(raw).trim();
+      // The CLI collects every occurrence of a one-value flag: a second one is refused, never silently dropped.
+      if (Array.isArray(raw) && raw.length > 1) {
+        throw fail(`given ${raw.length} times (${raw.join(', ')}): give it once`);
+      }
+      const v = String(Array.isArray(raw) ? (raw[0] ?? '') : raw).trim();
       if (v === '') throw fail('must not be empty');
       return v;
     }
@@ -174,13 +178,7 @@ export function toRunConfig(c: RunConfig): RunConfig {
       );
     }
   }
-  for (const ns of c.namespace) {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
-      throw new ConfigError(
-        `${name('namespace')}: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`,
-      );
-    }
-  }
+  for (const ns of c.namespace) namespaceName(ns, name('namespace'));
   for (const host of c.insecureRegistry) {
     if (!HOST_PORT.test(host)) {
       throw new ConfigError(
@@ -224,5 +222,22 @@ export function toRunConfig(c: RunConfig): RunConfig {
 
 /** Validates a status config; throws ConfigError. */
 export function toStatusConfig(c: StatusConfig): StatusConfig {
+  const name = namer(c);
+  if (c.namespace !== undefined) {
+    if (c.namespace.includes(',')) {
+      throw new ConfigError(
+        `${name('namespace')}: status reads one CronJob in one namespace; give one namespace, not ${c.namespace}`,
+      );
+    }
+    namespaceName(c.namespace, name('namespace'));
+  }
   return c;
+}
+
+function namespaceName(ns: string, where: string): void {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
+    throw new ConfigError(
+      `${where}: "${ns}" is not a valid namespace name (lower-case letters, digits and '-')`,
+    );
+  }
 }

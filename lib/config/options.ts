@@ -52,8 +52,20 @@ const TABLE = [
     default: [],
     description:
       "Namespace to check; repeat or comma-separate for several. Default: the namespace the job runs in, or the kubeconfig context's.",
-    commands: BOTH,
+    commands: RUN,
     chart: true,
+    request: true,
+  },
+  {
+    // `status` reads one CronJob: one namespace, not a list (several are refused, naming the fix).
+    key: 'namespace',
+    flag: 'namespace',
+    short: 'n',
+    type: 'string',
+    arg: '<ns>',
+    description: "Namespace of the CronJob (one). Default: the kubeconfig context's namespace.",
+    commands: ['status'],
+    chart: false,
     request: true,
   },
   {

@@ -1,71 +1,40 @@
-// One run of the updater: observe (pods, workloads, current digests) → plan (pure) → apply (evict safely) → report.
-// Returns the exit code: 0 success or nothing to do, 1 runtime failure or partial run, 2 configuration error.
+// The run use case: observe (pods, workloads, current digests) → plan (pure) → apply (evict safely) → a RunReport.
+// It takes its clients (through a factory), logger, abort signal and clock, and returns the report with its exit
+// code. It never throws for cluster or registry faults, nor when interrupted: those become the report's `error` and
+// exit 1, so the adapter can still print the document and leave the run record. Only a configuration error (bad
+// kubeconfig, unusable CA / docker config / Docker endpoint) is thrown, before the first API call: exit 2.
+// Process signals, stdout, the termination log and the process exit code belong to the adapter (lib/cli/run.ts).
 
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPlan, restarterDeps } from '../apply/restarter.ts';
 import type { RunConfig } from '../config/config.ts';
-import { createClients } from '../kube/api.ts';
-import { loadKubeConfig, selfPod } from '../kube/config.ts';
+import { createClients, type KubeClients } from '../kube/api.ts';
+import { type LoadedKubeConfig, loadKubeConfig, selfPod } from '../kube/config.ts';
 import { listPods } from '../kube/pods.ts';
 import { PullSecretSource } from '../kube/pull-secrets.ts';
 import { resolveWorkloads } from '../kube/workloads.ts';
-import type { RestartResult } from '../model/plan.ts';
+import type { Plan, RestartResult } from '../model/plan.ts';
 import { buildPlan, candidates, type PlanContext } from '../plan/planner.ts';
-import { type RunReport, summarize, toText, writeJSONDocument } from '../report/output.ts';
-import { TERMINATION_LOG, writeTerminationLog } from '../report/record.ts';
-import { EXIT } from '../shared/errors.ts';
+import { type RunReport, summarize } from '../report/output.ts';
+import { ConfigError, EXIT } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { createRegistrySource } from '../sources/registry.ts';
 import type { DigestSource } from '../sources/source.ts';
 
-export interface RunDeps {
+export interface RestartStaleDeps {
   logger: Logger;
+  /** The process environment: in-cluster detection (KUBERNETES_SERVICE_HOST) and the updater's own pod. */
   env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream;
-  /** Fired on SIGTERM/SIGINT by default; tests pass their own. */
-  signal?: AbortSignal;
-  now?: () => Date;
-  /** Overrides for tests: a service-account directory for in-cluster config. */
+  /** Aborted on SIGTERM/SIGINT (by the adapter): no new evictions, waits end, the report is still returned. */
+  signal: AbortSignal;
+  /** The clock the plan and the report are stamped with. */
+  now: () => Date;
+  /** Builds the API clients from the loaded kubeconfig (default: the REST clients); tests pass fakes. */
+  connect?: (loaded: LoadedKubeConfig, opts: { userAgent: string }) => KubeClients;
+  /** A service-account directory for in-cluster config (default /var/run/secrets/kubernetes.io/serviceaccount). */
   serviceAccountDir?: string;
   version?: string;
-}
-
-function terminationSignal(logger: Logger): { signal: AbortSignal; dispose(): void } {
-  const ac = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (ac.signal.aborted) return;
-    logger.warn({ signal: sig }, 'stopping: no new evictions; in-flight waits finish or time out');
-    ac.abort(new Error(`received ${sig}`));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return {
-    signal: ac.signal,
-    dispose() {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    },
-  };
-}
-
-/** Leaves the run's summary where `status` reads it (lib/report/record.ts); never fails the run. */
-function recordRun(report: RunReport, env: NodeJS.ProcessEnv, logger: Logger): void {
-  const path =
-    env.AUTO_UPDATER_TERMINATION_LOG ?? (env.KUBERNETES_SERVICE_HOST ? TERMINATION_LOG : undefined);
-  if (!path) return;
-  const written = writeTerminationLog(
-    {
-      v: 1,
-      finishedAt: report.finishedAt,
-      exitCode: report.exitCode,
-      dryRun: report.dryRun,
-      mode: report.mode,
-      summary: summarize(report.plan, report.results),
-    },
-    path,
-  );
-  if (!written) logger.debug({ path }, 'could not write the run record to the termination log');
 }
 
 async function createSource(
@@ -79,22 +48,64 @@ async function createSource(
   return createRegistrySource(config, deps);
 }
 
-/** Runs the updater once with a validated config; never throws for cluster or registry faults (they set exit 1). */
-export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<number> {
-  const { logger } = deps;
-  const now = deps.now ?? (() => new Date());
+function memory() {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  return {
+    rssMb: mb(m.rss),
+    heapUsedMb: mb(m.heapUsed),
+    heapTotalMb: mb(m.heapTotal),
+    externalMb: mb(m.external),
+  };
+}
+
+/** Why the signal fired, for the report: "received SIGTERM" unless the adapter gave no reason. */
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'aborted';
+}
+
+class Interrupted extends Error {}
+
+/** Settles with the promise, or rejects with Interrupted as soon as the signal fires (the work is left behind). */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(new Interrupted(abortReason(signal)));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(new Interrupted(abortReason(signal)));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function emptyPlan(at: Date): Plan {
+  return { generatedAt: at.toISOString(), pods: [], summary: { pods: 0, current: 0, stale: 0, skipped: 0 } };
+}
+
+/**
+ * Runs the updater once with a validated config and returns its report. Throws only ConfigError, and only before the
+ * first API call; every later fault (API refused or down, registry, interruption) is the report's `error`, exit 1.
+ */
+export async function restartStale(config: RunConfig, deps: RestartStaleDeps): Promise<RunReport> {
+  const { logger, signal, now } = deps;
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  const memory = () => {
-    const m = process.memoryUsage();
-    const mb = (n: number) => Math.round(n / 1048576);
-    return {
-      rssMb: mb(m.rss),
-      heapUsedMb: mb(m.heapUsed),
-      heapTotalMb: mb(m.heapTotal),
-      externalMb: mb(m.external),
-    };
-  };
+
+  // Setup: only configuration can fail here (ConfigError, exit 2, nothing done, nothing printed).
   const loaded = loadKubeConfig({
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.context ? { context: config.context } : {}),
@@ -102,7 +113,7 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     env: deps.env,
   });
   const userAgent = `k8s-auto-updater/${deps.version ?? 'dev'}`;
-  const clients = createClients(loaded, { userAgent });
+  const clients = (deps.connect ?? createClients)(loaded, { userAgent });
   // A regex filters the list of all namespaces; without any choice, the job's (or context's) own namespace.
   const namespaces: string[] | 'all' =
     config.allNamespaces || config.namespaceRegex
@@ -130,49 +141,52 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
   );
 
   // Built before the first API call: an unusable --docker-config, --registry-ca or Docker endpoint is a configuration
-  // error (exit 2) with nothing done, as docs/output.md promises.
+  // error (exit 2) with nothing done, as docs/output.md promises. Any other failure to build it is a runtime fault.
   const pullSecrets = new PullSecretSource(clients.core, logger);
-  const source = await createSource(config, { logger, pullSecrets, userAgent });
-  let pods: V1Pod[];
-  let workloads: Awaited<ReturnType<typeof resolveWorkloads>>;
-  try {
-    pods = await listPods(clients.core, {
-      namespaces,
-      ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
-      ...(config.selector ? { labelSelector: config.selector } : {}),
-      project: true,
-    });
-    workloads = await resolveWorkloads(pods, clients.apps, { log: logger });
-  } catch (err) {
-    await source.close();
-    throw err;
-  }
-  const self = selfPod(loaded, deps.env);
-  const ctx: PlanContext = {
-    optIn: config.optIn,
-    ...(self ? { self } : {}),
-    workloads: workloads.refs,
-    workloadAnnotations: workloads.annotations,
-    compareConfigIds: config.mode === 'docker',
-    now: now(),
-  };
-  const todo = candidates(pods, ctx);
-  logger.info(
-    { pods: pods.length, candidates: todo.length, elapsedMs: elapsed(), ...memory() },
-    'pods and workloads read',
-  );
-
+  let source: DigestSource | undefined;
+  let phase = 'preparing the digest source';
+  let plan: Plan | undefined;
   let results: RestartResult[] = [];
-  let plan: ReturnType<typeof buildPlan>;
-  const term = deps.signal ? undefined : terminationSignal(logger);
-  const signal = deps.signal ?? term!.signal;
+  let warnings: string[] = [];
+  let error: string | undefined;
   try {
+    source = await createSource(config, { logger, pullSecrets, userAgent });
+    phase = 'listing pods';
+    const pods: V1Pod[] = await unlessAborted(
+      listPods(clients.core, {
+        namespaces,
+        ...(config.namespaceRegex ? { namespaceRegex: new RegExp(`^(?:${config.namespaceRegex})$`) } : {}),
+        ...(config.selector ? { labelSelector: config.selector } : {}),
+        project: true,
+      }),
+      signal,
+    );
+    phase = `reading the workloads of ${pods.length} pods`;
+    const workloads = await unlessAborted(resolveWorkloads(pods, clients.apps, { log: logger }), signal);
+    warnings = [...workloads.warnings];
+    const self = selfPod(loaded, deps.env);
+    const ctx: PlanContext = {
+      optIn: config.optIn,
+      ...(self ? { self } : {}),
+      workloads: workloads.refs,
+      workloadAnnotations: workloads.annotations,
+      compareConfigIds: config.mode === 'docker',
+      now: now(),
+    };
+    const todo = candidates(pods, ctx);
+    logger.info(
+      { pods: pods.length, candidates: todo.length, elapsedMs: elapsed(), ...memory() },
+      'pods and workloads read',
+    );
+
+    phase = `resolving the current digests of ${todo.length} containers`;
     const podsByUid = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
-    const tags = await source.resolve(todo, podsByUid);
+    const tags = await unlessAborted(source.resolve(todo, podsByUid), signal);
     plan = buildPlan(pods, ctx, tags);
     logger.info({ ...plan.summary, stats: source.stats(), elapsedMs: elapsed(), ...memory() }, 'plan built');
     const stale = plan.pods.filter((p) => p.verdict === 'stale');
     if (stale.length > 0) {
+      phase = `restarting ${stale.length} stale pods`;
       const rdeps = restarterDeps(clients, logger);
       if (!config.events) rdeps.recordEvent = async () => false;
       results = await applyPlan(stale, rdeps, {
@@ -184,31 +198,44 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
         signal,
       });
     }
+  } catch (err) {
+    if (err instanceof ConfigError && source === undefined) {
+      clients.close();
+      throw err;
+    }
+    if (err instanceof Interrupted) {
+      error = `interrupted (${err.message}) while ${phase}: nothing more was done`;
+      logger.warn({ phase }, error);
+    } else {
+      error = `${phase} failed: ${(err as Error)?.message ?? String(err)}`;
+      logger.error({ err, phase }, error);
+    }
   } finally {
-    term?.dispose();
-    await source.close();
+    await source?.close().catch((err: unknown) => logger.debug({ err }, 'closing the digest source failed'));
+    clients.close();
   }
 
-  const summary = summarize(plan, results);
+  const finalPlan = plan ?? emptyPlan(now());
+  const summary = summarize(finalPlan, results);
   const interrupted = results.some((r) => r.outcome === 'interrupted');
   // A workload the API would not let us read (e.g. RBAC without apps get) leaves its pods unjudged: a partial run,
   // like a failed registry, so the CronJob does not look healthy while it can never update them.
-  const unreadable = plan.pods.some((p) => p.reason === 'owner-unreadable');
+  const unreadable = finalPlan.pods.some((p) => p.reason === 'owner-unreadable');
   const exitCode =
-    summary.failed > 0 || source.hadHardFault() || interrupted || unreadable ? EXIT.failure : EXIT.ok;
+    error !== undefined || summary.failed > 0 || source?.hadHardFault() || interrupted || unreadable
+      ? EXIT.failure
+      : EXIT.ok;
   const report: RunReport = {
     mode: config.mode,
     dryRun: config.dryRun,
-    plan,
+    plan: finalPlan,
     results,
     finishedAt: now().toISOString(),
     exitCode,
-    stats: source.stats(),
-    warnings: [...workloads.warnings, ...source.faults()],
+    ...(error !== undefined ? { error } : {}),
+    stats: source?.stats() ?? {},
+    warnings: [...warnings, ...(source?.faults() ?? [])],
   };
-  if (config.output === 'json') await writeJSONDocument(report, deps.stdout);
-  else deps.stdout.write(toText(report));
-  recordRun(report, deps.env, logger);
   logger.info(
     {
       ...summary,
@@ -220,5 +247,5 @@ export async function runUpdater(config: RunConfig, deps: RunDeps): Promise<numb
     },
     'run finished',
   );
-  return exitCode;
+  return report;
 }

@@ -6,6 +6,7 @@ import { KubeApiError } from '../shared/errors.ts';
 import { apiStatus } from './errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 import { createRestClient, type Query, type RestClient, type RestOptions, seg } from './rest.ts';
+import { triesOf } from './retry.ts';
 
 // The Status reading moved to errors.ts (with the classification); callers keep importing it from here.
 export { type ApiStatus, apiStatus } from './errors.ts';
@@ -191,7 +192,9 @@ export function toKubeApiError(err: unknown, what: string): KubeApiError {
   const s = apiStatus(err);
   const how =
     s.code === undefined ? `no answer from the API server: ${s.message}` : `HTTP ${s.code}: ${s.message}`;
-  return new KubeApiError(`${what} failed: ${how}`, { status: s.code, cause: err });
+  const tries = triesOf(err);
+  const after = tries > 1 ? ` (after ${tries} tries)` : '';
+  return new KubeApiError(`${what} failed${after}: ${how}`, { status: s.code, cause: err });
 }
 
 /** True when the error is an API answer with this HTTP status. */

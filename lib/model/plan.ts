@@ -44,6 +44,7 @@ export const TAG_FAILURE_REASONS = [
   'invalid-challenge', // a 401 whose challenge cannot be answered (Bearer without realm, a bad realm URL)
   'redirect-refused', // a redirect to plain HTTP, to another scheme, or too many redirects
   'manifest-too-large', // the manifest body exceeds the 4 MiB cap
+  'interrupted', // the run was stopped (SIGTERM) before this tag's check finished: nothing learned
 ] as const;
 
 export type TagFailureReason = (typeof TAG_FAILURE_REASONS)[number];

@@ -14,6 +14,8 @@ export interface RunReport {
   results: RestartResult[];
   finishedAt: string;
   exitCode: number;
+  /** Why the run stopped early (API refused or down, interrupted …); absent when it ran to the end. */
+  error?: string;
   stats: Record<string, number>;
   /** Problems that did not stop the run (unreadable pull secrets, registry faults …). */
   warnings: string[];
@@ -92,6 +94,7 @@ function headJSON(r: RunReport) {
     generatedAt: r.plan.generatedAt,
     finishedAt: r.finishedAt,
     exitCode: r.exitCode,
+    error: r.error ?? null,
     summary: summarize(r.plan, r.results),
   };
 }
@@ -178,6 +181,7 @@ export function toText(r: RunReport): string {
     );
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);
+  if (r.error !== undefined) out.push(`error: ${r.error}`);
   const s = summarize(r.plan, r.results);
   const verb = r.dryRun ? 'would restart' : 'restarted';
   out.push(

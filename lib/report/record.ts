@@ -26,8 +26,13 @@ export interface RunRecord {
   dryRun: boolean;
   /** Where digests came from ("registry" or "docker"); absent in records of older versions. */
   mode?: string;
+  /** Why the run stopped early (first 500 characters); absent when it ran to the end. */
+  error?: string;
   summary: RunCounts;
 }
+
+/** The longest error a record keeps: the whole record must fit the 4096-byte termination message. */
+export const MAX_RECORD_ERROR = 500;
 
 const COUNT_KEYS: readonly (keyof RunCounts)[] = [
   'pods',
@@ -42,12 +47,14 @@ const COUNT_KEYS: readonly (keyof RunCounts)[] = [
 export function encodeRunRecord(r: RunRecord): string {
   const summary = Object.fromEntries(COUNT_KEYS.map((k) => [k, r.summary[k]]));
   const mode = r.mode === undefined ? {} : { mode: r.mode };
+  const error = r.error === undefined ? {} : { error: r.error.slice(0, MAX_RECORD_ERROR) };
   return JSON.stringify({
     v: 1,
     finishedAt: r.finishedAt,
     exitCode: r.exitCode,
     dryRun: r.dryRun,
     ...mode,
+    ...error,
     summary,
   });
 }
@@ -72,6 +79,7 @@ export function parseRunRecord(text: string | undefined | null): RunRecord | und
     exitCode: r.exitCode,
     dryRun: r.dryRun === true,
     ...(typeof r.mode === 'string' ? { mode: r.mode } : {}),
+    ...(typeof r.error === 'string' ? { error: r.error } : {}),
     summary: Object.fromEntries(COUNT_KEYS.map((k) => [k, s[k] as number])) as unknown as RunCounts,
   };
 }

@@ -142,12 +142,10 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
   });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    void reply
-      .code(status)
-      .send({
-        error: status === 400 ? 'bad-request' : status === 500 ? 'internal' : 'refused',
-        message: status === 500 ? 'internal error' : err.message,
-      });
+    void reply.code(status).send({
+      error: status === 400 ? 'bad-request' : status === 500 ? 'internal' : 'refused',
+      message: status === 500 ? 'internal error' : err.message,
+    });
   });
 
   // Failed key attempts per client address, in a sliding minute.
@@ -161,13 +159,10 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
   };
   const authorize = async (req: FastifyRequest, reply: FastifyReply): Promise<ApiKey | undefined> => {
     if (recentFailures(req.ip).length >= limit) {
-      await reply
-        .code(429)
-        .header('retry-after', '60')
-        .send({
-          error: 'rate-limited',
-          message: 'too many failed API key attempts from this client: wait a minute',
-        });
+      await reply.code(429).header('retry-after', '60').send({
+        error: 'rate-limited',
+        message: 'too many failed API key attempts from this client: wait a minute',
+      });
       return undefined;
     }
     const r = checkAuthorization(req.headers.authorization, deps.keys);
@@ -241,12 +236,10 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
           .code(400)
           .send({ error: 'bad-request', message: 'body must have update_classifier (or classifier)' });
       if (!inScope(key, { classifier, ...(body.namespaces ? { namespaces: body.namespaces } : {}) })) {
-        return reply
-          .code(403)
-          .send({
-            error: 'forbidden',
-            message: `the key "${key.name}" may not update classifier ${classifier} in these namespaces`,
-          });
+        return reply.code(403).send({
+          error: 'forbidden',
+          message: `the key "${key.name}" may not update classifier ${classifier} in these namespaces`,
+        });
       }
       const entry = deps.updates.submit(
         {

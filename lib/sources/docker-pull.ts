@@ -14,7 +14,9 @@ export type EngineFailureKind =
   | 'rate-limited'
   | 'registry-unreachable'
   /** The engine itself did not answer (socket missing, refused, TLS): every pull would fail the same way. */
-  | 'engine-unreachable';
+  | 'engine-unreachable'
+  /** The run was stopped (SIGTERM) while the pull ran, or before it started: abandoned, nothing learned. */
+  | 'interrupted';
 
 export interface EngineFailure {
   ok: false;
@@ -52,7 +54,7 @@ const NOT_FOUND =
 export function classifyMessage(
   message: string,
   status?: number,
-): Exclude<EngineFailureKind, 'engine-unreachable'> {
+): Exclude<EngineFailureKind, 'engine-unreachable' | 'interrupted'> {
   if (RATE_LIMITED.test(message) || status === 429) return 'rate-limited';
   if (UNAUTHORIZED.test(message) || status === 401 || status === 403) return 'unauthorized';
   if (NOT_FOUND.test(message) || status === 404) return 'not-found';
@@ -131,36 +133,57 @@ export interface PullRequest {
   reference: string;
   auth?: AuthConfigObject | undefined;
   platform?: string | undefined;
+  /** Stops the pull (the run's SIGTERM): the request is aborted, the stream destroyed, `interrupted` returned. */
   signal?: AbortSignal | undefined;
+  /** Gives up on the pull after this long (`registry-unreachable`, "timed out"); none by default. */
+  timeoutMs?: number | undefined;
+}
+
+/** The failure for a pull or inspect that the run's signal stopped. */
+export function interrupted(what: string, signal?: AbortSignal): EngineFailure {
+  const why = signal?.reason instanceof Error ? signal.reason.message : 'the run was stopped';
+  return { ok: false, kind: 'interrupted', message: `${what}: abandoned (${why})` };
 }
 
 const DIGEST_LINE = /^Digest:\s*(sha(?:256|384|512):[a-f0-9]+)\s*$/;
 
 /**
  * Pulls through the engine and reads the whole progress stream. Resolves a failure for an HTTP error, an `error`
- * event in the stream, an unreadable line or a broken stream; never rejects. `digestLine` is dockerd's `Digest:`.
+ * event in the stream, an unreadable line or a broken stream, and `interrupted` as soon as `signal` aborts (before
+ * or during the pull: the request is aborted and the stream destroyed); never rejects. `digestLine` is dockerd's
+ * `Digest:`.
  */
 export async function pullImage(docker: Dockerode, req: PullRequest): Promise<PullResult> {
   const what = `pull of ${formatRef(req.name, req.reference)}`;
+  if (req.signal?.aborted) return interrupted(what, req.signal);
+  const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs)];
+  const active = signals.filter((s): s is AbortSignal => s !== undefined);
+  const abort = active.length > 0 ? AbortSignal.any(active) : undefined;
+  const settle = (r: PullResult): PullResult =>
+    !r.ok && req.signal?.aborted ? interrupted(what, req.signal) : r;
   // By digest, the reference goes into fromImage: both engines read `name@sha256:…` there.
   const byDigest = req.reference.includes(':');
   const opts: Record<string, unknown> = byDigest
     ? { fromImage: `${req.name}@${req.reference}` }
     : { fromImage: req.name, tag: req.reference };
   if (req.platform) opts.platform = req.platform;
-  if (req.signal) opts.abortSignal = req.signal;
+  if (abort) opts.abortSignal = abort;
   let stream: Readable;
   try {
     // createImage(auth, opts) sends auth only as the X-Registry-Auth header, never in the URL.
     stream = (await docker.createImage(req.auth as Dockerode.AuthConfig, opts)) as Readable;
   } catch (err) {
-    return classifyEngineError(err, what);
+    return settle(classifyEngineError(err, what));
   }
-  return readProgress(stream, what);
+  return settle(await readProgress(stream, what, abort));
 }
 
-/** Reads newline-delimited JSON progress events; the first error event decides the outcome. */
-export function readProgress(stream: Readable, what: string): Promise<PullResult> {
+/**
+ * Reads newline-delimited JSON progress events; the first error event decides the outcome. When `signal` aborts
+ * first, the stream is destroyed (the engine sees the client go away) and the result is a timed-out failure, which
+ * pullImage turns into `interrupted` when the run's own signal was the cause.
+ */
+export function readProgress(stream: Readable, what: string, signal?: AbortSignal): Promise<PullResult> {
   return new Promise((resolve) => {
     let buf = '';
     let digestLine: string | undefined;
@@ -170,6 +193,7 @@ export function readProgress(stream: Readable, what: string): Promise<PullResult
       if (settled) return;
       settled = true;
       stream.removeAllListeners('data');
+      signal?.removeEventListener('abort', onAbort);
       // Keep draining so the engine is not blocked writing to a socket nobody reads, then let it close.
       stream.resume();
       if (!r.ok) stream.destroy();
@@ -209,6 +233,12 @@ export function readProgress(stream: Readable, what: string): Promise<PullResult
       }
     });
     stream.on('error', (err) => finish(classifyEngineError(err, what)));
+    // Not only the request: docker-modem hands a stream's response over before the body, so abort it here too.
+    function onAbort() {
+      finish({ ok: false, kind: 'registry-unreachable', message: `${what}: timed out` });
+    }
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     const end = () => {
       const failure = line(buf);
       buf = '';
@@ -228,12 +258,19 @@ export function readProgress(stream: Readable, what: string): Promise<PullResult
   });
 }
 
-/** Inspects a local image by name; a failure value when the engine cannot. Never rejects. */
-export async function inspectImage(docker: Dockerode, name: string): Promise<InspectResult> {
+/** Inspects a local image by name; a failure value when the engine cannot; `interrupted` once `signal` aborted. */
+export async function inspectImage(
+  docker: Dockerode,
+  name: string,
+  signal?: AbortSignal,
+): Promise<InspectResult> {
+  const what = `inspect of ${name}`;
+  if (signal?.aborted) return interrupted(what, signal);
   try {
+    // dockerode's inspect takes no abort signal; it is a local lookup, so the check before it is enough.
     return { ok: true, image: await docker.getImage(name).inspect() };
   } catch (err) {
-    return classifyEngineError(err, `inspect of ${name}`);
+    return signal?.aborted ? interrupted(what, signal) : classifyEngineError(err, what);
   }
 }
 

@@ -29,6 +29,7 @@ import {
   type EngineFailure,
   formatRef,
   inspectImage,
+  interrupted,
   pullImage,
 } from './docker-pull.ts';
 import { imagePlatform, tagStateFromImage } from './docker-state.ts';
@@ -70,12 +71,22 @@ interface RefGroup {
   candidates: Candidate[];
 }
 
+/** Docker mode's `stats` (the plan log line, `-o json`); docs/docker-mode.md explains each key. */
 interface Counters {
+  /** Unique `registry/repository:tag` references to check (one pull each, before credential retries). */
   refs: number;
+  /** Pull requests sent to the engine: by tag, by digest, and retries with the next credential. */
   pulls: number;
+  /** Pulls that failed (HTTP error or an error event in the stream); abandoned ones not included. */
   pullFailures: number;
+  /** Image inspects after a good pull. */
   inspects: number;
+  /** Pulls by digest to check a running digest the engine does not list for the tag. */
   digestPulls: number;
+  /** Pulls in flight when the run was stopped, abandoned (request aborted, stream destroyed). */
+  pullsAbandoned: number;
+  /** References never pulled because the run was stopped first. */
+  refsNotStarted: number;
 }
 
 /** Builds the docker-mode digest source; throws ConfigError for an unusable endpoint or certificate directory. */
@@ -93,7 +104,15 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
   }
   const concurrency = Math.max(1, config.registryConcurrency || 1);
   const pullTimeoutMs = deps.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
-  const counters: Counters = { refs: 0, pulls: 0, pullFailures: 0, inspects: 0, digestPulls: 0 };
+  const counters: Counters = {
+    refs: 0,
+    pulls: 0,
+    pullFailures: 0,
+    inspects: 0,
+    digestPulls: 0,
+    pullsAbandoned: 0,
+    refsNotStarted: 0,
+  };
   const faults: string[] = [];
 
   // The pod's own secrets first, like the kubelet; the mounted config is a fallback. Warnings name secrets only.
@@ -103,6 +122,19 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     warn: (obj, msg) => log.warn(obj, msg),
   });
   let engineDown: EngineFailure | undefined;
+
+  // A stopped run is partial: one fault line (exit 1) saying how many tags were left unchecked and why.
+  const noteInterrupted = (signal: AbortSignal, out: ReadonlyMap<string, TagState>): void => {
+    const unchecked = new Set([...out.values()].filter((s) => !s.ok && s.reason === 'interrupted')).size;
+    if (unchecked === 0 && counters.refsNotStarted === 0) return;
+    const why = signal.reason instanceof Error ? signal.reason.message : 'stopped';
+    const line = `docker mode stopped (${why}): ${counters.pullsAbandoned} pull(s) abandoned, ${counters.refsNotStarted} tag(s) not started; their pods are kept`;
+    if (!faults.includes(line)) faults.push(line);
+    log.warn(
+      { pullsAbandoned: counters.pullsAbandoned, refsNotStarted: counters.refsNotStarted },
+      'docker mode stopped: unchecked tags keep their pods',
+    );
+  };
 
   // Records a hard fault (one line each for the report); the first engine-unreachable one stops all later calls.
   const engineFailed = (f: EngineFailure): EngineFailure => {
@@ -127,17 +159,24 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     reference: string,
     cred: Credential | undefined,
     registry: string,
+    signal: AbortSignal | undefined,
   ): Promise<{ ok: true; digestLine: string | undefined } | EngineFailure> => {
     if (engineDown) return engineDown;
+    if (signal?.aborted) return interrupted(`pull of ${formatRef(name, reference)}`, signal);
     counters.pulls++;
     const r = await pullImage(docker, {
       name,
       reference,
       auth: cred && authConfigFor(cred, registry),
       platform: config.platform,
-      signal: AbortSignal.timeout(pullTimeoutMs),
+      signal,
+      timeoutMs: pullTimeoutMs,
     });
     if (r.ok) return r;
+    if (r.kind === 'interrupted') {
+      counters.pullsAbandoned++;
+      return r;
+    }
     counters.pullFailures++;
     if (r.kind === 'engine-unreachable' || r.kind === 'registry-unreachable' || r.kind === 'rate-limited') {
       return engineFailed(r);
@@ -145,11 +184,12 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     return r;
   };
 
-  const inspect = async (name: string) => {
+  const inspect = async (name: string, signal: AbortSignal | undefined) => {
     if (engineDown) return engineDown;
+    if (signal?.aborted) return interrupted(`inspect of ${name}`, signal);
     counters.inspects++;
-    const r = await inspectImage(docker, name);
-    return r.ok ? r : engineFailed(r);
+    const r = await inspectImage(docker, name, signal);
+    return r.ok || r.kind === 'interrupted' ? r : engineFailed(r);
   };
 
   // Tries the credentials in order (anonymous when there are none) until one pulls, like the kubelet. Moves on only
@@ -158,10 +198,11 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     group: RefGroup,
     reference: string,
     creds: readonly (Credential | undefined)[],
+    signal: AbortSignal | undefined,
   ): Promise<{ ok: true; digestLine: string | undefined; cred: Credential | undefined } | EngineFailure> => {
     const failures: EngineFailure[] = [];
     for (const cred of creds) {
-      const r = await pull(group.name, reference, cred, group.ref.registry);
+      const r = await pull(group.name, reference, cred, group.ref.registry, signal);
       if (r.ok) return { ...r, cred };
       failures.push(r);
       log.debug(
@@ -182,17 +223,27 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     group: RefGroup,
     creds: readonly (Credential | undefined)[],
     out: Map<string, TagState>,
+    signal: AbortSignal | undefined,
   ): Promise<void> => {
     const image = formatRef(group.name, group.tag);
     const setAll = (state: TagState) => {
       for (const c of group.candidates) out.set(candidateKey(c.podUid, c.container, c.init), state);
     };
-    const pulled = await pullWithCredentials(group, group.tag, creds);
+    if (signal?.aborted) {
+      // Not started: a stopping run begins no new download.
+      counters.refsNotStarted++;
+      return setAll(failedState(interrupted(`pull of ${image}`, signal)));
+    }
+    const pulled = await pullWithCredentials(group, group.tag, creds, signal);
+    if (!pulled.ok && pulled.kind === 'interrupted') {
+      log.info({ image }, 'pull abandoned: the run is stopping; its pods are kept');
+      return setAll(failedState(pulled));
+    }
     if (!pulled.ok) {
       log.warn({ image, reason: pulled.kind, err: pulled.message }, 'pull failed: its pods are kept');
       return setAll(failedState(pulled));
     }
-    const inspected = await inspect(image);
+    const inspected = await inspect(image, signal);
     if (!inspected.ok) {
       log.warn({ image, err: inspected.message }, 'inspect after pull failed: its pods are kept');
       return setAll(failedState(inspected));
@@ -216,7 +267,7 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
       if (running !== undefined && running !== state.digest && !state.children.includes(running)) {
         let p = checked.get(running);
         if (!p) {
-          p = confirmDigest(group, running, state, inspected.image, pulled.cred);
+          p = confirmDigest(group, running, state, inspected.image, pulled.cred, signal);
           checked.set(running, p);
         }
         s = await p;
@@ -234,10 +285,11 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
     state: Extract<TagState, { ok: true }>,
     tagImage: { Id: string; Os: string; Architecture: string; Variant?: string },
     cred: Credential | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<TagState> => {
     const name = formatRef(group.name, running);
     counters.digestPulls++;
-    const pulled = await pull(group.name, running, cred, group.ref.registry);
+    const pulled = await pull(group.name, running, cred, group.ref.registry, signal);
     if (!pulled.ok) {
       if (pulled.kind === 'not-found') return state;
       return failedState({
@@ -245,7 +297,7 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
         message: `could not check whether running digest ${running} belongs to ${formatRef(group.name, group.tag)}: ${pulled.message}`,
       });
     }
-    const inspected = await inspect(name);
+    const inspected = await inspect(name, signal);
     if (!inspected.ok) return failedState(inspected);
     if (inspected.image.Id === tagImage.Id) return { ...state, children: [...state.children, running] };
     const have = imagePlatform(inspected.image);
@@ -263,9 +315,18 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
   return {
     endpoint,
 
-    async resolve(candidates, pods) {
+    async resolve(candidates, pods, options) {
       const out = new Map<string, TagState>();
       if (candidates.length === 0) return out;
+      const signal = options?.signal;
+      if (signal?.aborted) {
+        // Stopped before the first call: the engine is not asked at all.
+        const state = failedState(interrupted('docker mode', signal));
+        for (const c of candidates) out.set(candidateKey(c.podUid, c.container, c.init), state);
+        counters.refsNotStarted += groupByRef(candidates).length;
+        noteInterrupted(signal, out);
+        return out;
+      }
       const version = await docker.version().catch((err: unknown) => classifyEngineError(err, 'version'));
       if ('ok' in version) {
         const state = failedState(engineFailed({ ...version, kind: 'engine-unreachable' }));
@@ -293,9 +354,11 @@ export function createDockerSource(config: DockerSourceConfig, deps: DockerSourc
         return k;
       };
       await mapLimit(groups, concurrency, async (group) => {
-        const creds = await credentialsFor(group, keyringOf);
-        await resolveGroup(group, creds.length > 0 ? creds : [undefined], out);
+        // A stopping run reads no more secrets either: resolveGroup marks the group interrupted.
+        const creds = signal?.aborted ? [] : await credentialsFor(group, keyringOf);
+        await resolveGroup(group, creds.length > 0 ? creds : [undefined], out, signal);
       });
+      if (signal?.aborted) noteInterrupted(signal, out);
       return out;
     },
 

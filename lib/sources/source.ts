@@ -9,9 +9,14 @@ export interface DigestSource {
   /**
    * Resolves the candidates' tags. Returns a TagState per candidateKey(podUid, container, init); a candidate left
    * out is kept by the planner (unknown means keep). Never throws for registry or engine faults: they become
-   * `{ ok: false }` states; throws only for programming or configuration errors.
+   * `{ ok: false }` states; throws only for programming or configuration errors. Once `signal` aborts (SIGTERM),
+   * a source starts no new request and may abandon those in flight: their tags are `interrupted`.
    */
-  resolve(candidates: readonly Candidate[], pods: ReadonlyMap<string, V1Pod>): Promise<Map<string, TagState>>;
+  resolve(
+    candidates: readonly Candidate[],
+    pods: ReadonlyMap<string, V1Pod>,
+    options?: ResolveOptions,
+  ): Promise<Map<string, TagState>>;
   /** Counters for the summary and the benchmark (requests, pulls, tokens …). */
   stats(): Record<string, number>;
   /** Whether any fault of the kind that makes the run partial (exit 1) happened: unreachable, 5xx, 429, engine down. */
@@ -19,6 +24,11 @@ export interface DigestSource {
   /** One line per hard fault (registry or engine), for the report's warnings. */
   faults(): string[];
   close(): Promise<void>;
+}
+
+export interface ResolveOptions {
+  /** The run's stop signal. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface SourceDeps {

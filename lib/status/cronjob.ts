@@ -3,6 +3,7 @@
 
 import type { BatchV1Api, CoreV1Api, V1Job, V1Pod } from '@kubernetes/client-node';
 import { hasStatus, toKubeApiError } from '../kube/api.ts';
+import { controllerOf } from '../model/owners.ts';
 import { parseRunRecord, type RunRecord } from '../report/record.ts';
 import { EXIT, UpdaterError } from '../shared/errors.ts';
 
@@ -124,7 +125,8 @@ async function ownedJobs(
     }
     // Owner uid, not name: a deleted and re-created CronJob must not claim its predecessor's Jobs.
     for (const job of page.items) {
-      if (job.metadata?.ownerReferences?.some((o) => o.uid === uid && o.kind === 'CronJob')) out.push(job);
+      const owner = controllerOf(job);
+      if (owner?.uid === uid && owner.kind === 'CronJob') out.push(job);
     }
     cont = page.metadata?._continue || undefined;
   } while (cont);

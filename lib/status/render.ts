@@ -116,6 +116,7 @@ function cronJobRows(r: CronJobReport): Row[] {
     rows.push(['  Exit code', String(run.record.exitCode)]);
     rows.push(['  Dry run', run.record.dryRun ? 'yes' : 'no']);
     if (run.record.mode) rows.push(['  Mode', run.record.mode]);
+    if (run.record.error) rows.push(['  Error', run.record.error]);
     rows.push(['  Pods', `${s.pods} checked: ${s.current} current, ${s.stale} stale, ${s.skipped} skipped`]);
     rows.push(['  Restarts', `${s.restarted} restarted, ${s.failed} failed`]);
   } else if (run.message) {

@@ -1,25 +1,19 @@
-// The `status` command: validates a schedule offline (--schedule), or reports the CronJob's schedule, next run
-// times and the summary of its last finished run.
+// The `status` use case: validates a schedule offline (--schedule), or reads the CronJob's schedule, next run
+// times and the summary of its last finished run. It returns the report; the CLI adapter (lib/cli/status.ts) renders
+// it and owns stdout and the exit code.
 
 import type { StatusConfig } from '../config/config.ts';
 import { createClients } from '../kube/api.ts';
 import { loadKubeConfig } from '../kube/config.ts';
-import { ConfigError, EXIT } from '../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { type CronJobApi, type JobPodApi, readCronJobFacts } from './cronjob.ts';
-import {
-  type CronJobReport,
-  renderJson,
-  renderText,
-  type ScheduleReport,
-  type StatusReport,
-} from './render.ts';
+import type { CronJobReport, ScheduleReport, StatusReport } from './render.ts';
 import { nextRuns, parseSchedule } from './schedule.ts';
 
 export interface StatusDeps {
   logger: Logger;
   env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream;
   /** The clock next run times are counted from (tests pin it). */
   now?: () => Date;
   /** API clients; built from the kubeconfig when absent. */
@@ -27,17 +21,14 @@ export interface StatusDeps {
 }
 
 /**
- * Runs `status` and returns the exit code (0). Throws ConfigError for a bad schedule, time zone or kubeconfig,
- * CronJobNotFoundError (exit 1) when the CronJob is missing, KubeApiError when the API refuses a read.
+ * Reads the status report. Throws ConfigError for a bad schedule, time zone or kubeconfig, CronJobNotFoundError
+ * (exit 1) when the CronJob is missing, KubeApiError when the API refuses a read.
  */
-export async function runStatus(config: StatusConfig, deps: StatusDeps): Promise<number> {
+export async function readStatus(config: StatusConfig, deps: StatusDeps): Promise<StatusReport> {
   const now = deps.now?.() ?? new Date();
-  const report: StatusReport =
-    config.schedule !== undefined
-      ? scheduleReport(config.schedule, config.timeZone, now, config.next)
-      : await cronJobReport(config, deps, now);
-  deps.stdout.write(config.output === 'json' ? renderJson(report) : renderText(report));
-  return EXIT.ok;
+  return config.schedule !== undefined
+    ? scheduleReport(config.schedule, config.timeZone, now, config.next)
+    : await cronJobReport(config, deps, now);
 }
 
 /** The offline check of `--schedule` (+ `--time-zone`); throws ConfigError naming the expression and the fix. */
@@ -61,13 +52,8 @@ async function cronJobReport(config: StatusConfig, deps: StatusDeps, now: Date):
   if (config.timeZone !== undefined) {
     throw new ConfigError('--time-zone applies to --schedule only; the CronJob carries its own time zone');
   }
-  if (config.namespace.length > 1) {
-    throw new ConfigError(
-      `--namespace: status reads one CronJob; give one namespace, not ${config.namespace.join(', ')}`,
-    );
-  }
   const clients = deps.clients ?? buildClients(config, deps.env);
-  const namespace = config.namespace[0] ?? clients.namespace;
+  const namespace = config.namespace ?? clients.namespace;
   deps.logger.debug({ namespace, cronjob: config.cronjob }, 'reading the CronJob');
   const facts = await readCronJobFacts(clients.batch, clients.core, namespace, config.cronjob);
   let runs: string[] = [];

@@ -8,11 +8,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { mergeOptions, toRunConfig } from '../../lib/config/config.ts';
-import { runUpdater } from '../../lib/jobs/restart-stale.ts';
+import { main } from '../../lib/cli/main.ts';
 import { parseRunRecord, type RunRecord } from '../../lib/report/record.ts';
-import { ConfigError, EXIT } from '../../lib/shared/errors.ts';
-import { createLogger } from '../../lib/shared/log.ts';
+import { EXIT } from '../../lib/shared/errors.ts';
 import { deployment } from '../harness/kube-sim/fixtures.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject, Store } from '../harness/kube-sim/store.ts';
@@ -95,22 +93,14 @@ async function runContainer(
   };
   const args: string[] = container.args ?? [];
   const err = sink();
-  let code: number;
-  try {
-    if (args.length !== 1 || args[0] !== 'run')
-      throw new ConfigError(`unexpected container args ${args.join(' ')}`);
-    const config = toRunConfig(mergeOptions('run', {}, processEnv));
-    const logger = await createLogger({ level: 'warn', format: 'json', stream: err.stream });
-    code = await runUpdater(config, {
-      logger,
-      env: processEnv,
-      stdout: sink().stream,
-      serviceAccountDir: sa,
-    });
-  } catch (e) {
-    err.stream.write(`${(e as Error).message}\n`);
-    code = e instanceof ConfigError ? EXIT.config : EXIT.failure;
-  }
+  // The program itself, as the image's entrypoint runs it: main() parses the container's args and env (the chart's
+  // AUTO_UPDATER_* twins), validates, runs and maps the exit code; only the service-account mount is a seam.
+  const code = await main(
+    args,
+    processEnv,
+    { stdout: sink().stream, stderr: err.stream },
+    { serviceAccountDir: sa },
+  );
   let record: RunRecord | undefined;
   try {
     record = parseRunRecord(readFileSync(termination, 'utf8'));

@@ -151,20 +151,58 @@ t.test(
   },
 );
 
-t.test('when the server answers 429 with Retry-After then the header reaches apiStatus', async (t) => {
-  const c = await cluster(t);
-  c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, status: 429, retryAfterSeconds: 7, times: 1 });
-  const { core } = createClients(connect(c));
-  const err = await failure(core.listNamespacedPod({ namespace: NS }));
-  t.match(apiStatus(err), { code: 429, retryAfterSeconds: 7 });
-});
+t.test(
+  'when the server answers 429 with Retry-After and retries are off then the header reaches apiStatus',
+  async (t) => {
+    const c = await cluster(t);
+    c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, status: 429, retryAfterSeconds: 7, times: 1 });
+    const { core } = createClients(connect(c), { retry: false });
+    const err = await failure(core.listNamespacedPod({ namespace: NS }));
+    t.match(apiStatus(err), { code: 429, retryAfterSeconds: 7 });
+  },
+);
+
+t.test(
+  'when the server answers 429 with Retry-After then the list waits that long and is tried again',
+  async (t) => {
+    const c = await cluster(t);
+    c.store.create('/pods', pod('web-1'));
+    c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, status: 429, retryAfterSeconds: 7, times: 1 });
+    const waits: number[] = [];
+    const { core } = createClients(connect(c), {
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    const list = await core.listNamespacedPod({ namespace: NS });
+    t.same(waits, [7000], 'one wait, as long as Retry-After asked');
+    t.same(
+      list.items.map((p) => p.metadata?.name),
+      ['web-1'],
+    );
+  },
+);
 
 t.test('when a request gets no answer in time then it fails as a network error without a code', async (t) => {
   const c = await cluster(t);
   c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, latencyMs: 2000, times: 1 });
-  const { core } = createClients(connect(c), { timeoutMs: 100 });
+  const { core } = createClients(connect(c), { timeoutMs: 100, retry: false });
   const err = await failure(core.listNamespacedPod({ namespace: NS }));
   t.match(apiStatus(err), { code: undefined, message: /no answer within 100 ms/ });
+});
+
+t.test('when every try gets no answer in time then the failure says how many tries were made', async (t) => {
+  const c = await cluster(t);
+  c.faults.add({ path: `/api/v1/namespaces/${NS}/pods`, latencyMs: 2000, times: 3 });
+  const { core } = createClients(connect(c), {
+    timeoutMs: 100,
+    retry: { attempts: 3, baseMs: 1, capMs: 1, retryAfterCapMs: 1 },
+  });
+  const err = await failure(core.listNamespacedPod({ namespace: NS }));
+  t.match(
+    toKubeApiError(err, 'list pods').message,
+    /list pods failed \(after 3 tries\): no answer from the API server: no answer within 100 ms/,
+  );
 });
 
 t.test(

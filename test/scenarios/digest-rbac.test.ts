@@ -132,7 +132,9 @@ t.test('when the updater has exactly the digest-mode rules then it restarts a st
       const res = await runCli([...args, '--kubeconfig', kubeconfig, '-A']);
       t.equal(res.code, 1, 'an API refusal is a runtime failure');
       t.match(res.stderr, /cannot list resource \\?"pods\\?" .*at the cluster scope/);
-      t.equal(res.stdout, '', 'no partial result is printed');
+      const doc = JSON.parse(res.stdout);
+      t.match(doc, { kind: 'RunResult', exitCode: 1, error: /list pods in all namespaces failed: HTTP 403/ });
+      t.same(doc.pods ?? [], [], 'the document says the run failed and holds no pod it did not see');
     },
   );
 

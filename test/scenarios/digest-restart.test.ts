@@ -3,8 +3,8 @@
 
 import { Writable } from 'node:stream';
 import t from 'tap';
+import { runUpdater } from '../../lib/cli/run.ts';
 import { mergeOptions, toRunConfig } from '../../lib/config/config.ts';
-import { runUpdater } from '../../lib/jobs/restart-stale.ts';
 import { createLogger } from '../../lib/shared/log.ts';
 import { deployment, pdb } from '../harness/kube-sim/fixtures.ts';
 import type { KObject, StoreEvent } from '../harness/kube-sim/store.ts';

@@ -12,6 +12,7 @@ import {
   authConfigFor,
   classifyEngineError,
   classifyMessage,
+  pullImage,
   readProgress,
 } from '../../lib/sources/docker-pull.ts';
 import { repoDigestsFor, tagStateFromImage } from '../../lib/sources/docker-state.ts';
@@ -167,6 +168,70 @@ t.test('when the stream breaks before its end then the engine is unreachable', a
   s.destroy();
   t.match(await done, { ok: false, kind: 'engine-unreachable' });
 });
+
+t.test(
+  'when the stop signal aborts mid-stream then reading ends at once and the stream is destroyed',
+  async (t) => {
+    const s = new PassThrough();
+    const ac = new AbortController();
+    const done = readProgress(s, 'pull of a', ac.signal);
+    s.write(lines({ status: 'Downloading' })[0]);
+    ac.abort(new Error('received SIGTERM'));
+    t.match(await done, { ok: false, kind: 'registry-unreachable', message: 'pull of a: timed out' });
+    t.equal(s.destroyed, true, 'the engine sees the client go away');
+  },
+);
+
+t.test('when the run is already stopped then a pull is not even sent', async (t) => {
+  const ac = new AbortController();
+  ac.abort(new Error('received SIGTERM'));
+  let calls = 0;
+  const docker = {
+    createImage: async () => {
+      calls++;
+      return new PassThrough();
+    },
+  } as unknown as Parameters<typeof pullImage>[0];
+  t.same(await pullImage(docker, { name: 'reg/a', reference: 'v1', signal: ac.signal }), {
+    ok: false,
+    kind: 'interrupted',
+    message: 'pull of reg/a:v1: abandoned (received SIGTERM)',
+  });
+  t.equal(calls, 0);
+});
+
+t.test(
+  'when the docker source is asked after the stop signal then the engine is not contacted and every pod is interrupted',
+  async (t) => {
+    const pods = [
+      runningPod({
+        name: 'a',
+        image: 'registry.example.com/a:v1',
+        imageID: `docker-pullable://registry.example.com/a@${D1}`,
+      }),
+      runningPod({ name: 'b', image: 'registry.example.com/b:v1', imageID: `docker://${ID}` }),
+    ];
+    // A socket that does not exist: had the source called the engine, the pods would be registry-unreachable.
+    const source = createDockerSource(
+      { dockerHost: 'unix:///nonexistent/docker.sock', dockerTlsVerify: false, registryConcurrency: 2 },
+      { logger: silentLogger(), pullSecrets: noSecrets },
+    );
+    const ac = new AbortController();
+    ac.abort(new Error('received SIGTERM'));
+    const states = await source.resolve(
+      candidates(pods, ctx),
+      new Map(pods.map((p) => [p.metadata?.uid ?? '', p])),
+      { signal: ac.signal },
+    );
+    t.equal(states.size, 2);
+    for (const s of states.values()) t.match(s, { ok: false, reason: 'interrupted' });
+    t.match(source.stats(), { refs: 0, pulls: 0, pullsAbandoned: 0, refsNotStarted: 2 });
+    t.equal(source.hadHardFault(), true);
+    t.match(source.faults(), [
+      /^docker mode stopped \(received SIGTERM\): 0 pull\(s\) abandoned, 2 tag\(s\) not started/,
+    ]);
+  },
+);
 
 t.test('the auth config carries the matched credential for the image registry only', async (t) => {
   const cred = new Credential({

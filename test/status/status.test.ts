@@ -3,12 +3,12 @@
 
 import { PassThrough } from 'node:stream';
 import t from 'tap';
-import type { StatusConfig } from '../../lib/config/config.ts';
+import { runStatus } from '../../lib/cli/status.ts';
+import { mergeOptions, type StatusConfig, toStatusConfig } from '../../lib/config/config.ts';
 import { encodeRunRecord, type RunRecord } from '../../lib/report/record.ts';
 import { EXIT } from '../../lib/shared/errors.ts';
 import { createLogger } from '../../lib/shared/log.ts';
 import { CronJobNotFoundError } from '../../lib/status/cronjob.ts';
-import { runStatus } from '../../lib/status/status.ts';
 import { type Cluster, startCluster } from '../harness/kube-sim/index.ts';
 import type { KObject } from '../harness/kube-sim/store.ts';
 
@@ -31,7 +31,7 @@ t.teardown(() => cluster?.stop());
 
 function config(over: Partial<StatusConfig> = {}): StatusConfig {
   return {
-    namespace: [NS],
+    namespace: NS,
     kubeconfig: cluster.kubeconfigPath,
     cronjob: 'k8s-auto-updater',
     next: 3,
@@ -40,6 +40,11 @@ function config(over: Partial<StatusConfig> = {}): StatusConfig {
     logFormat: 'json',
     ...over,
   };
+}
+
+function withoutNamespace(c: StatusConfig): StatusConfig {
+  const { namespace: _, ...rest } = c;
+  return rest;
 }
 
 async function status(c: StatusConfig): Promise<{ code: number; out: string }> {
@@ -270,7 +275,7 @@ t.test('when no namespace is given then the kubeconfig context namespace is used
   cronJob('ctx', { schedule: '@daily' });
   const kubeconfig = cluster.kubeconfig({ token: cluster.adminToken, namespace: NS });
   const json = JSON.parse(
-    (await status(config({ namespace: [], kubeconfig, cronjob: 'ctx', output: 'json' }))).out,
+    (await status(withoutNamespace(config({ kubeconfig, cronjob: 'ctx', output: 'json' })))).out,
   );
   t.equal(json.namespace, NS);
   t.same(json.nextRuns, ['2026-01-16T00:00:00.000Z', '2026-01-17T00:00:00.000Z', '2026-01-18T00:00:00.000Z']);
@@ -320,9 +325,18 @@ t.test(
       exitCode: EXIT.config,
       message: /--time-zone applies to --schedule/,
     });
-    await t.rejects(status(config({ namespace: ['a', 'b'] })), {
+    // status reads one CronJob: several namespaces (repeated flag, comma list, env twin) are refused by name.
+    t.throws(() => toStatusConfig(mergeOptions('status', { namespace: ['a', 'b'] }, {})), {
       exitCode: EXIT.config,
-      message: /one namespace/,
+      message: /^--namespace: given 2 times \(a, b\): give it once$/,
+    });
+    t.throws(() => toStatusConfig(mergeOptions('status', { namespace: 'a,b' }, {})), {
+      exitCode: EXIT.config,
+      message: /^--namespace: status reads one CronJob in one namespace; give one namespace, not a,b$/,
+    });
+    t.throws(() => toStatusConfig(mergeOptions('status', {}, { AUTO_UPDATER_NAMESPACE: 'a,b' })), {
+      exitCode: EXIT.config,
+      message: /^environment variable AUTO_UPDATER_NAMESPACE: status reads one CronJob/,
     });
   },
 );
